@@ -1,0 +1,159 @@
+"""The loop's configuration schema: `base_config()` and `validate(config)`.
+
+Every experiment config (``configs/<name>.py``) starts from `base_config()` and sets the
+fields of its method. The loop's own sections are validated against the schema before
+training (unknown field, wrong type -> `ConfigError` naming the field); the method's own
+sections (`model`, `loss`) and the free-form dicts (`optim.groups`, `coefs`) are the
+method's to check.
+"""
+from __future__ import annotations
+
+import difflib
+
+import ml_collections
+
+# Sections whose keys are free-form (checked by the method or by the optimizer builder).
+_FREE_FORM = ("model", "loss", "optim.groups", "coefs", "data.options")
+
+
+class ConfigError(ValueError):
+  """A configuration field is unknown, of the wrong type, or has an invalid value."""
+
+
+def schedule_config(**overrides) -> ml_collections.ConfigDict:
+  """A schedule (learning rate or loss coefficient), see `optim.make_schedule`.
+
+  kind: constant | linear | exponential | cosine | step | multistep.
+  value: the base value. warmup_steps: linear ramp from `warmup_init * value`.
+  end_value: final value for linear / exponential / cosine (None: 1/100 of `value` for
+    exponential, 0 for cosine). decay_steps: steps from the end of warm-up to `end_value`
+    (None: the rest of training). boundaries / factor: step-wise decays, `value` is
+    multiplied by `factor` at each boundary (a step count; with `multistep` boundaries
+    are fractions of the training steps).
+  """
+  c = ml_collections.ConfigDict(dict(
+      kind="constant", value=1.0, warmup_steps=0, warmup_init=0.0,
+      end_value=ml_collections.FieldReference(None, field_type=float),
+      decay_steps=ml_collections.FieldReference(None, field_type=int),
+      boundaries=(), factor=0.1))
+  c.update(overrides)
+  return c
+
+
+def optimizer_config(**overrides) -> ml_collections.ConfigDict:
+  """An optimizer group, see `optim.make_optimizer`."""
+  c = ml_collections.ConfigDict(dict(
+      name="adam",  # adam | adamw | sgd
+      lr=schedule_config(value=1e-3),
+      weight_decay=0.0, b1=0.9, b2=0.999, eps=1e-8, momentum=0.9, nesterov=False,
+      clip_norm=ml_collections.FieldReference(None, field_type=float),
+  ))
+  for key, value in overrides.items():  # (assignment, not update: `lr` may be a whole schedule section)
+    c[key] = value
+  return c
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Defaults of every field the loop reads."""
+  c = ml_collections.ConfigDict()
+  c.method = ""
+  c.seed = 0
+  c.num_steps = 1000
+  c.log_every = 50
+  c.eval_every = 500
+  c.eval_splits = ("test",)
+  # "split/metric" of the evaluation that picks the best checkpoint and early-stops.
+  c.monitor = "test/loss"
+  c.monitor_mode = "min"  # min | max
+  c.patience = 0  # evaluations without improvement before stopping; 0 disables.
+  c.report_on = "best"  # best | last: which parameters `method.report` sees.
+
+  c.data = ml_collections.ConfigDict(dict(
+      name="digits",
+      batch_size=128,  # global batch, over all devices and hosts.
+      eval_batch_size=512,
+      seed=0,
+      data_dir=ml_collections.FieldReference(None, field_type=str),
+      image_size=0,  # 0: native resolution.
+      shuffle_buffer=10_000,
+      options=ml_collections.ConfigDict(),  # source-specific options.
+  ))
+
+  c.optim = optimizer_config()
+  c.optim.accumulate_steps = 1
+  # Extra optimizer groups by parameter label, e.g. groups.aux = optimizer_config(...).
+  c.optim.groups = ml_collections.ConfigDict()
+  # Loss coefficients with schedules, evaluated at the step inside the jitted step:
+  # coefs.beta = schedule_config(kind="linear", value=0.1, warmup_steps=1000).
+  c.coefs = ml_collections.ConfigDict()
+
+  c.checkpoint = ml_collections.ConfigDict(dict(
+      every=500,  # steps between "latest" checkpoints (also saved at each evaluation).
+      keep=2,  # latest checkpoints kept.
+      keep_best=1,  # best checkpoints kept.
+  ))
+
+  c.distributed = ml_collections.ConfigDict(dict(
+      coordinator_address=ml_collections.FieldReference(None, field_type=str),
+      num_processes=ml_collections.FieldReference(None, field_type=int),
+      process_id=ml_collections.FieldReference(None, field_type=int),
+  ))
+
+  c.model = ml_collections.ConfigDict()
+  c.loss = ml_collections.ConfigDict()
+  return c
+
+
+def _check(value, ref, path: str):
+  if any(path == f or path.startswith(f + ".") for f in _FREE_FORM):
+    return
+  if isinstance(ref, ml_collections.ConfigDict):
+    if not isinstance(value, ml_collections.ConfigDict):
+      raise ConfigError(f"config.{path}: expected a ConfigDict section, got {type(value).__name__}")
+    for key in value.keys():
+      sub = f"{path}.{key}" if path else key
+      if any(sub == f or sub.startswith(f + ".") for f in _FREE_FORM):
+        continue
+      if key not in ref:
+        close = difflib.get_close_matches(key, list(ref.keys()), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; valid fields: {', '.join(sorted(ref.keys()))}"
+        raise ConfigError(f"config.{sub}: unknown field{hint}")
+      _check(value[key], ref[key], sub)
+    return
+  if ref is None or value is None:
+    return
+  numbers = (int, float)
+  if isinstance(ref, bool) != isinstance(value, bool) or (
+      not isinstance(value, type(ref)) and not (isinstance(ref, float) and isinstance(value, numbers))
+      and not (isinstance(ref, (tuple, list)) and isinstance(value, (tuple, list)))):
+    raise ConfigError(f"config.{path}: expected {type(ref).__name__}, got {type(value).__name__} ({value!r})")
+
+
+def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Checks the loop's fields against `base_config()`; returns `config`.
+
+  Raises ConfigError naming the first unknown or ill-typed field, or an invalid value.
+  """
+  _check(config, base_config(), "")
+  for group_name, group in config.optim.groups.items():
+    _check(group, optimizer_config(), f"optim.groups.{group_name}")
+  for coef_name, sched in config.coefs.items():
+    _check(sched, schedule_config(), f"coefs.{coef_name}")
+  if not config.method:
+    raise ConfigError("config.method: empty; set it to a registered method name")
+  if config.monitor_mode not in ("min", "max"):
+    raise ConfigError(f"config.monitor_mode: {config.monitor_mode!r}; expected 'min' or 'max'")
+  if config.report_on not in ("best", "last"):
+    raise ConfigError(f"config.report_on: {config.report_on!r}; expected 'best' or 'last'")
+  if "/" not in config.monitor:
+    raise ConfigError(f"config.monitor: {config.monitor!r}; expected 'split/metric', e.g. 'test/loss'")
+  if config.monitor.split("/")[0] not in config.eval_splits:
+    raise ConfigError(f"config.monitor: split {config.monitor.split('/')[0]!r} is not in config.eval_splits {tuple(config.eval_splits)}")
+  for field in ("num_steps", "log_every", "eval_every", "data.batch_size", "data.eval_batch_size",
+                "checkpoint.every", "checkpoint.keep", "checkpoint.keep_best", "optim.accumulate_steps"):
+    v = config
+    for part in field.split("."):
+      v = v[part]
+    if v < 1:
+      raise ConfigError(f"config.{field}: {v}; expected a positive integer")
+  return config

@@ -1,0 +1,100 @@
+"""Data: `build(config.data, split, process_index, process_count)` and the source registry.
+
+Embedded sources work offline (`digits`: scikit-learn's digits; synthetic sources such as
+`gaussian`); `tfds:<name>` reads a prepared TensorFlow Datasets dataset from
+`config.data.data_dir`. The `train` split gives an infinite, resumable iterator of this host's
+slice of each global batch; other splits give an `EvalSplit` (one padded pass with `mask`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+
+from lossyless_jax.data import digits, pipeline, tfds_source
+
+# name -> split, data_config -> dict of arrays (a finite, in-memory split).
+ARRAY_SOURCES: dict[str, Callable] = {
+    "digits": lambda split, c: digits.load(split, c.image_size),
+}
+# name -> (rng: np.random.Generator, n, data_config) -> dict of arrays (an unbounded source).
+SAMPLED_SOURCES: dict[str, Callable] = {}
+EVAL_SPLIT_SIZE = 10_000  # examples in a sampled source's eval split unless options.eval_size says otherwise.
+
+
+def register_array_source(name: str, load: Callable) -> None:
+  ARRAY_SOURCES[name] = load
+
+
+def register_sampled_source(name: str, sample: Callable) -> None:
+  SAMPLED_SOURCES[name] = sample
+
+
+def _gaussian(rng: np.random.Generator, n: int, c) -> dict:
+  """Independent Gaussian of `options.dim` dimensions with standard deviations `options.scales` (default 1)."""
+  dim = int(c.options.get("dim", 2))
+  scales = np.broadcast_to(np.asarray(c.options.get("scales", 1.0), np.float32), (dim,))
+  return {"x": (rng.standard_normal((n, dim)) * scales).astype(np.float32)}
+
+
+register_sampled_source("gaussian", _gaussian)
+
+
+def names() -> list[str]:
+  return sorted(ARRAY_SOURCES) + sorted(SAMPLED_SOURCES) + ["tfds:<name>"]
+
+
+@dataclasses.dataclass
+class EvalSplit:
+  """One ordered pass per iteration over a whole split, in padded global batches."""
+  arrays: dict
+  global_batch: int
+  process_index: int
+  process_count: int
+
+  @property
+  def num_examples(self) -> int:
+    return next(iter(self.arrays.values())).shape[0]
+
+  def __iter__(self):
+    return pipeline.eval_batches(self.arrays, self.global_batch, self.process_index, self.process_count)
+
+
+def _unknown(name: str):
+  return ValueError(f"config.data.name: unknown dataset {name!r}; valid: {', '.join(names())}")
+
+
+def load_arrays(data_config, split: str) -> dict:
+  """A whole split of a finite source (embedded or TFDS) as a dict of arrays."""
+  name = data_config.name
+  if name in ARRAY_SOURCES:
+    return ARRAY_SOURCES[name](split, data_config)
+  if name.startswith("tfds:"):
+    return tfds_source.load_split(name[5:], split, data_config.data_dir, data_config.image_size)
+  if name in SAMPLED_SOURCES:
+    n = int(data_config.options.get("eval_size", EVAL_SPLIT_SIZE))
+    rng = np.random.default_rng([data_config.seed, 7919, sum(map(ord, split))])
+    return SAMPLED_SOURCES[name](rng, n, data_config)
+  raise _unknown(name)
+
+
+def build(data_config, split: str, process_index: int = 0, process_count: int = 1):
+  """This host's data for `split`: a resumable infinite iterator for 'train', else an EvalSplit."""
+  name = data_config.name
+  if split != "train":
+    return EvalSplit(load_arrays(data_config, split), data_config.eval_batch_size, process_index, process_count)
+  if data_config.batch_size % process_count:
+    raise ValueError(f"config.data.batch_size: {data_config.batch_size} does not split over {process_count} processes")
+  if name in SAMPLED_SOURCES:
+    sample = SAMPLED_SOURCES[name]
+    return pipeline.SampledTrainIterator(lambda rng, n: sample(rng, n, data_config), data_config.batch_size,
+                                         data_config.seed, process_index, process_count)
+  if name.startswith("tfds:"):
+    return tfds_source.TFDSTrainIterator(name[5:], split, data_config.data_dir, data_config.batch_size,
+                                         data_config.seed, data_config.shuffle_buffer, data_config.image_size,
+                                         process_index, process_count)
+  if name in ARRAY_SOURCES:
+    return pipeline.ArrayTrainIterator(load_arrays(data_config, split), data_config.batch_size, data_config.seed,
+                                       process_index, process_count)
+  raise _unknown(name)

@@ -1,0 +1,76 @@
+"""Registry of methods: one per paper, each a frozen dataclass of pure functions.
+
+`train.train_and_eval` knows nothing about any paper; it asks `get(config.method)` for a
+`Method` and calls its functions:
+
+* ``init(rng, batch, config) -> (params, model_state)``: parameters (trainable) and
+  non-trainable state (e.g. batch statistics; ``{}`` if none), from one host batch.
+* ``loss(params, model_state, batch, rng, ctx) -> (loss, (metrics, new_model_state))``:
+  a pure scalar loss on the *global* batch (write it for one device: under `jax.jit` with the
+  batch sharded over the mesh, XLA inserts the collectives). ``ctx`` is a `StepContext`.
+* ``evaluate(params, model_state, batches, ctx) -> dict[str, float]``: metrics on an eval
+  split; ``batches`` yields sharded global batches with a ``mask`` entry (1 real, 0 padding).
+* ``report(params, model_state, ctx) -> dict``: writes the artifacts of the run under
+  ``ctx.workdir`` and returns a flat JSON-able dict of final results (`report.json`).
+* ``param_labels(params) -> pytree of str`` (optional): optimizer group of each parameter;
+  by default any parameter whose path contains ``quantiles`` is in group ``aux`` and all
+  others in ``default``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any, Callable, Optional
+
+_REGISTRY: dict[str, "Method"] = {}
+# Methods living in modules of this package, imported on first use so that importing the
+# registry stays cheap: name -> module path.
+_BUILTIN: dict[str, str] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class StepContext:
+  """What a method's functions see besides arrays.
+
+  step: the global optimizer step (a traced int inside `loss`).
+  coefs: loss coefficients evaluated at `step` from `config.coefs` schedules.
+  config: the run's resolved ConfigDict (static).
+  workdir: the run directory (only set for `evaluate`/`report`).
+  mesh / shard: the device mesh and a function laying a host batch out over it
+    (for `evaluate` and `report`, which may build their own batches).
+  """
+  step: Any
+  coefs: dict
+  config: Any
+  workdir: Optional[str] = None
+  mesh: Any = None
+  shard: Optional[Callable] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  name: str
+  init: Callable
+  loss: Callable
+  evaluate: Callable
+  report: Callable
+  param_labels: Optional[Callable] = None
+
+
+def register(method: Method) -> Method:
+  """Adds `method` to the registry (re-registering a name replaces it)."""
+  _REGISTRY[method.name] = method
+  return method
+
+
+def names() -> list[str]:
+  return sorted(set(_REGISTRY) | set(_BUILTIN))
+
+
+def get(name: str) -> Method:
+  """The method registered as `name`; a wrong name raises listing the valid ones."""
+  if name not in _REGISTRY and name in _BUILTIN:
+    importlib.import_module(_BUILTIN[name])
+  if name not in _REGISTRY:
+    raise ValueError(f"config.method: unknown method {name!r}; valid methods: {', '.join(names()) or '(none registered)'}")
+  return _REGISTRY[name]

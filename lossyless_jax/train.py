@@ -1,0 +1,192 @@
+"""THE loop: `train_and_eval(config, workdir)`, generic over the methods of `lossyless_jax.methods`.
+
+1. data for this host (`data.build`), a device mesh over all hosts (`parallel`);
+2. `method.init` -> parameters; optax optimizer with parameter groups (`optim`);
+3. one jitted train step on the global batch sharded over the `data` axis, parameters
+   replicated; loss coefficients scheduled from the step inside the step; a non-finite
+   loss or gradient freezes the state and stops the run with a clear message;
+4. every `eval_every` steps `method.evaluate` on `config.eval_splits`; `latest` and `best`
+   Orbax checkpoints; early stopping on `config.patience`;
+5. at the end `method.report` writes the run's artifacts and `report.json`.
+
+Resume is exact: rerunning the same command restores the step, optimizer state, RNG key and
+the data iterator's position; a finished run only prints its report.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from lossyless_jax import checkpoint, data, methods, optim, parallel
+from lossyless_jax import config as config_lib
+from lossyless_jax import logging as log_lib
+
+
+class NonFiniteError(FloatingPointError):
+  """The loss or a gradient became NaN/Inf; the last good checkpoint is kept."""
+
+
+def make_train_step(method: methods.Method, tx: optax.GradientTransformation, config, mesh):
+  """The jitted `(state, batch) -> (state, metrics)`; state stays replicated over `mesh`."""
+  coefficients = optim.make_coefficients(config.coefs, config.num_steps)
+
+  def step_fn(state, batch):
+    rng, step_rng = jax.random.split(state["rng"])
+    ctx = methods.StepContext(step=state["step"], coefs=coefficients(state["step"]), config=config)
+    grad_fn = jax.value_and_grad(method.loss, has_aux=True)
+    (loss, (metrics, model_state)), grads = grad_fn(state["params"], state["model_state"], batch, step_rng, ctx)
+    updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+    params = optax.apply_updates(state["params"], updates)
+    finite = jnp.isfinite(loss) & jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))
+    ok = finite & (state["nonfinite_step"] < 0)
+    keep = lambda new, old: jax.tree_util.tree_map(lambda n, o: jnp.where(ok, n, o), new, old)
+    new_state = dict(
+        step=state["step"] + 1,
+        params=keep(params, state["params"]),
+        model_state=keep(model_state, state["model_state"]),
+        opt_state=keep(opt_state, state["opt_state"]),
+        rng=rng,
+        nonfinite_step=jnp.where(ok | (state["nonfinite_step"] >= 0), state["nonfinite_step"], state["step"]),
+    )
+    return new_state, {"loss": loss, **metrics, **{f"coef/{k}": v for k, v in ctx.coefs.items()}}
+
+  replicated = NamedSharding(mesh, P())
+  return jax.jit(step_fn, out_shardings=(replicated, replicated), donate_argnums=(0,))
+
+
+def _write_json(path: str, obj) -> None:
+  if jax.process_index() == 0:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+      json.dump(obj, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def _summary(report: dict) -> str:
+  rows = [f"  {k}: {v:.6g}" if isinstance(v, float) else f"  {k}: {v}" for k, v in report.items()
+          if not isinstance(v, (list, dict))]
+  return "report:\n" + "\n".join(rows)
+
+
+def train_and_eval(config, workdir: str) -> dict:
+  """Trains `config.method` in `workdir` (resuming if it holds a checkpoint); returns the report."""
+  config = config_lib.validate(config)
+  method = methods.get(config.method)
+  parallel.initialize(**config.distributed.to_dict())
+  mesh = parallel.make_mesh()
+  pi, pc = jax.process_index(), jax.process_count()
+  parallel.check_batch_size(config.data.batch_size, mesh)
+  parallel.check_batch_size(config.data.eval_batch_size, mesh, "config.data.eval_batch_size")
+  os.makedirs(workdir, exist_ok=True)
+  _write_json(os.path.join(workdir, "config.json"), config.to_dict())
+  shard = lambda batch: parallel.shard_batch(mesh, batch)
+
+  train_iter = data.build(config.data, "train", pi, pc)
+  eval_data = {split: data.build(config.data, split, pi, pc) for split in config.eval_splits}
+  init_batch = next(data.build(config.data, "train", pi, pc))
+
+  rng, init_rng = jax.random.split(jax.random.PRNGKey(config.seed))
+  params, model_state = method.init(init_rng, init_batch, config)
+  tx = optim.make_optimizer(config.optim, config.num_steps, params, method.param_labels)
+  state = parallel.replicate(mesh, dict(step=np.int32(0), params=params, model_state=model_state,
+                                        opt_state=tx.init(params), rng=rng, nonfinite_step=np.int32(-1)))
+  ckpt = checkpoint.Checkpointer(workdir, config.checkpoint.keep, config.checkpoint.keep_best)
+  meta = dict(data=train_iter.state(), best_value=None, best_step=None, evals_since_best=0, finished=False)
+  restored = ckpt.restore_latest(state)
+  if restored is not None:
+    state, meta = restored
+    train_iter.restore(meta["data"])
+  step = int(parallel.to_host(state["step"]))
+  logger = log_lib.MetricLogger(workdir, resume_step=step if restored is not None else 0)
+  ctx = lambda: methods.StepContext(step=step, coefs={}, config=config, workdir=workdir, mesh=mesh, shard=shard)
+
+  report_path = os.path.join(workdir, "report.json")
+  if meta["finished"] and os.path.exists(report_path):
+    with open(report_path) as f:
+      report = json.load(f)
+    if pi == 0:
+      print(f"{workdir}: run already finished at step {step}; nothing to train.\n{_summary(report)}", flush=True)
+    logger.close()
+    ckpt.close()
+    return report
+
+  train_step = make_train_step(method, tx, config, mesh)
+  progress = log_lib.Progress(config.num_steps, step)
+  window = []
+  sign = 1.0 if config.monitor_mode == "min" else -1.0
+  split_name, metric_name = config.monitor.split("/", 1)
+
+  def check_finite():
+    bad = int(parallel.to_host(state["nonfinite_step"]))
+    if bad >= 0:
+      raise NonFiniteError(
+          f"non-finite loss or gradient at step {bad + 1} (config.method={config.method!r}); training stopped, "
+          f"parameters of step {bad} are kept and the last good checkpoint in {workdir}/checkpoints is untouched. "
+          f"Lower the learning rate (config.optim.lr.value) or enable clipping (config.optim.clip_norm).")
+
+  try:
+    while not meta["finished"]:
+      state, metrics = train_step(state, shard(next(train_iter)))
+      step += 1
+      window.append(metrics)
+      if step % config.log_every == 0 or step == config.num_steps:
+        check_finite()
+        means = {k: float(np.mean([parallel.to_host(m[k]) for m in window])) for k in window[0]}
+        window = []
+        logger.write(step, "train", means)
+        progress.update(step, means)
+      else:
+        progress.update(step)
+      evaluated = step % config.eval_every == 0 or step == config.num_steps
+      if evaluated:
+        check_finite()
+        improved = False
+        for split, batches in eval_data.items():
+          results = method.evaluate(state["params"], state["model_state"], (shard(b) for b in batches), ctx())
+          results = {k: float(v) for k, v in results.items()}
+          logger.write(step, split, results)
+          progress.write(f"step {step} {split}: " + " ".join(f"{k}={v:.4g}" for k, v in results.items()))
+          if split == split_name:
+            if metric_name not in results:
+              raise KeyError(f"config.monitor: {config.monitor!r} names no metric of method {config.method!r}; "
+                             f"{split} metrics are: {', '.join(sorted(results))}")
+            value = results[metric_name]
+            improved = meta["best_value"] is None or sign * value < sign * meta["best_value"]
+            if improved:
+              meta.update(best_value=value, best_step=step, evals_since_best=0)
+            else:
+              meta["evals_since_best"] += 1
+        stop = config.patience and meta["evals_since_best"] >= config.patience
+        if stop:
+          progress.write(f"early stopping at step {step}: {config.monitor} did not improve for {config.patience} evaluations")
+        meta["finished"] = bool(step >= config.num_steps or stop)
+        meta["data"] = train_iter.state()
+        if improved:
+          ckpt.save_best(step, state, meta)
+      if evaluated or step % config.checkpoint.every == 0:
+        check_finite()
+        meta["data"] = train_iter.state()
+        ckpt.save_latest(step, state, meta)
+  finally:
+    progress.close()
+
+  if config.report_on == "best" and meta["best_step"] is not None:
+    state, _ = ckpt.restore_best(state)
+  report = dict(method.report(state["params"], state["model_state"], ctx()))
+  report.update(steps=step, best_step=meta["best_step"], best_value=meta["best_value"], monitor=config.monitor)
+  report = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in report.items()}
+  if any(isinstance(v, float) and not math.isfinite(v) for v in report.values()):
+    progress.write("warning: the report holds non-finite values")
+  _write_json(report_path, report)
+  if pi == 0:
+    print(_summary(report), flush=True)
+  logger.close()
+  ckpt.close()
+  return report

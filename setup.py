@@ -1,0 +1,35 @@
+"""lossyless_jax: task-oriented compression and rate-distortion estimation in JAX/Flax."""
+import setuptools
+
+setuptools.setup(
+    name="lossyless_jax",
+    version="0.1.0",
+    description="Compression for the tasks that use the data, and how far any compressor is from R(D).",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=setuptools.find_packages(include=["lossyless_jax", "lossyless_jax.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "jax>=0.7,<0.13",
+        "flax>=0.10,<0.13",
+        "optax>=0.2.4,<0.3",
+        "orbax-checkpoint>=0.11,<0.13",
+        "ml-collections>=1.0,<2",
+        "chex>=0.1.89,<0.2",
+        "absl-py>=2.1",
+        "numpy>=2.0",
+        "tensorflow-cpu>=2.18,<2.22",
+        "tensorflow-datasets>=4.9.7,<4.10",
+        "clu>=0.0.12",
+        "tensorboard>=2.18,<2.22",
+        "constriction>=0.4,<0.6",
+        "pillow>=10",
+        "scipy>=1.13",
+        "scikit-learn>=1.5",
+        "matplotlib>=3.9",
+        "tqdm>=4.66",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
+    },
+)
