@@ -6,7 +6,7 @@ Without --config it runs the project's default experiment; without --workdir the
 """
 import os
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 from lossyless_jax import train
@@ -17,6 +17,8 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, log
 
 
 def main(argv):
+  if not flags.FLAGS["verbosity"].present:  # libraries (Orbax) log every save at INFO
+    logging.set_verbosity(logging.WARNING)
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   path = flags.FLAGS["config"].config_filename

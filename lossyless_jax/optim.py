@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import optax
 
 from lossyless_jax.config import ConfigError
+from lossyless_jax.entropy.factorized import optimizer_labels as default_labels  # quantiles -> 'aux'
 
 SCHEDULE_KINDS = ("constant", "linear", "exponential", "cosine", "step", "multistep")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -58,13 +59,6 @@ def _base_optimizer(c, num_steps: int, where: str) -> optax.GradientTransformati
   if c.clip_norm is not None:
     opt = optax.chain(optax.clip_by_global_norm(c.clip_norm), opt)
   return opt
-
-
-def default_labels(params):
-  """'aux' for every parameter whose path contains 'quantiles' (entropy-model tails), else 'default'."""
-  def label(path, _):
-    return "aux" if any("quantiles" in str(getattr(k, "key", getattr(k, "name", k))) for k in path) else "default"
-  return jax.tree_util.tree_map_with_path(label, params)
 
 
 def make_optimizer(optim_config, num_steps: int, params, param_labels=None) -> optax.GradientTransformation:

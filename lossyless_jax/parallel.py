@@ -80,9 +80,12 @@ def replicate(mesh: Mesh, tree):
 
 
 def to_host(tree):
-  """NumPy copies of replicated (or fully addressable) arrays, on every host."""
+  """NumPy copies on every host: replicated arrays as they are, batch-sharded arrays gathered whole."""
   def get(x):
     if isinstance(x, jax.Array) and not x.is_fully_addressable:
-      return np.asarray(x.addressable_data(0))
+      if x.sharding.is_fully_replicated:
+        return np.asarray(x.addressable_data(0))
+      from jax.experimental import multihost_utils
+      return np.asarray(multihost_utils.process_allgather(x, tiled=True))
     return np.asarray(x)
   return jax.tree_util.tree_map(get, tree)

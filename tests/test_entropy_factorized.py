@@ -142,7 +142,7 @@ def test_optimizer_labels_route_quantiles_to_aux():
     assert labels["side_density"]["quantiles"] == "aux"
     flat = jax.tree_util.tree_leaves_with_path(labels)
     assert sum(lab == "aux" for _, lab in flat) == 1
-    assert all(lab == "main" for path, lab in flat if "quantiles" not in jax.tree_util.keystr(path))
+    assert all(lab == "default" for path, lab in flat if "quantiles" not in jax.tree_util.keystr(path))
     # total_aux_loss finds the nested density
     assert float(jax.jit(fz.total_aux_loss)(v["params"])) == pytest.approx(
         float(jax.jit(lambda v: m.apply(v, method=VectorHyperprior.aux_loss))(v)), rel=1e-6)
@@ -166,7 +166,7 @@ def fitted():
     params = fz.init_factorized_params(jax.random.key(0), 1)
     steps = 500
     tx = optax.multi_transform(
-        {"main": optax.adam(optax.cosine_decay_schedule(3e-2, steps)),
+        {"default": optax.adam(optax.cosine_decay_schedule(3e-2, steps)),
          "aux": optax.adam(optax.cosine_decay_schedule(1.0, steps, 1e-3))},
         fz.optimizer_labels)
     state = tx.init(params)

@@ -1,18 +1,19 @@
 """Data: `build(config.data, split, process_index, process_count)` and the source registry.
 
-Embedded sources work offline (`digits`: scikit-learn's digits; synthetic sources such as
-`gaussian`); `tfds:<name>` reads a prepared TensorFlow Datasets dataset from
+Embedded sources work offline (`digits`: scikit-learn's digits; the synthetic sources of
+`rd_sources` with closed-form R(D): `gaussian20`, `gaussian40`, `gaussian1`, `laplace`, `bernoulli`, ...); `tfds:<name>` reads a prepared TensorFlow Datasets dataset from
 `config.data.data_dir`. The `train` split gives an infinite, resumable iterator of this host's
 slice of each global batch; other splits give an `EvalSplit` (one padded pass with `mask`).
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
 import numpy as np
 
-from lossyless_jax.data import digits, pipeline, tfds_source
+from lossyless_jax.data import digits, pipeline, rd_sources, tfds_source
 
 # name -> split, data_config -> dict of arrays (a finite, in-memory split).
 ARRAY_SOURCES: dict[str, Callable] = {
@@ -31,14 +32,22 @@ def register_sampled_source(name: str, sample: Callable) -> None:
   SAMPLED_SOURCES[name] = sample
 
 
-def _gaussian(rng: np.random.Generator, n: int, c) -> dict:
-  """Independent Gaussian of `options.dim` dimensions with standard deviations `options.scales` (default 1)."""
-  dim = int(c.options.get("dim", 2))
-  scales = np.broadcast_to(np.asarray(c.options.get("scales", 1.0), np.float32), (dim,))
-  return {"x": (rng.standard_normal((n, dim)) * scales).astype(np.float32)}
+@functools.lru_cache(maxsize=None)
+def _rd_source(name: str, options: tuple):
+  return rd_sources.get_source(name, **dict(options))
 
 
-register_sampled_source("gaussian", _gaussian)
+def _rd_sampler(name: str) -> Callable:
+  """A closed-form R(D) source of `rd_sources` (options: its constructor's keyword arguments)."""
+  def sample(rng: np.random.Generator, n: int, c) -> dict:
+    options = tuple(sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v)
+                           for k, v in c.options.items() if k != "eval_size"))
+    return {"x": np.asarray(_rd_source(name, options).sample(rng, n), np.float32)}
+  return sample
+
+
+for _name in rd_sources.SOURCE_NAMES:
+  register_sampled_source(_name, _rd_sampler(_name))
 
 
 def names() -> list[str]:

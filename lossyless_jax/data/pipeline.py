@@ -20,18 +20,9 @@ def _host_slice(batch: dict, process_index: int, process_count: int) -> dict:
   return {k: v[lo:lo + per_host] for k, v in batch.items()}
 
 
-class ArrayTrainIterator:
-  """Epochs of a seeded permutation of in-memory arrays; drops each epoch's remainder."""
-
-  def __init__(self, arrays: dict, global_batch: int, seed: int, process_index: int, process_count: int):
-    self.arrays, self.global_batch, self.seed = arrays, global_batch, seed
-    self.process_index, self.process_count = process_index, process_count
-    self.num_examples = next(iter(arrays.values())).shape[0]
-    if self.num_examples < global_batch:
-      raise ValueError(f"config.data.batch_size: {global_batch} is larger than the {self.num_examples} training examples")
-    self.batches_per_epoch = self.num_examples // global_batch
-    self.position = 0
-    self._epoch, self._perm = -1, None
+class _PositionIterator:
+  """An infinite iterator whose whole state is the number of global batches it has yielded."""
+  position = 0
 
   def state(self) -> dict:
     return {"position": self.position}
@@ -41,6 +32,19 @@ class ArrayTrainIterator:
 
   def __iter__(self):
     return self
+
+
+class ArrayTrainIterator(_PositionIterator):
+  """Epochs of a seeded permutation of in-memory arrays; drops each epoch's remainder."""
+
+  def __init__(self, arrays: dict, global_batch: int, seed: int, process_index: int, process_count: int):
+    self.arrays, self.global_batch, self.seed = arrays, global_batch, seed
+    self.process_index, self.process_count = process_index, process_count
+    self.num_examples = next(iter(arrays.values())).shape[0]
+    if self.num_examples < global_batch:
+      raise ValueError(f"config.data.batch_size: {global_batch} is larger than the {self.num_examples} training examples")
+    self.batches_per_epoch = self.num_examples // global_batch
+    self._epoch, self._perm = -1, None
 
   def __next__(self) -> dict:
     epoch, b = divmod(self.position, self.batches_per_epoch)
@@ -53,23 +57,13 @@ class ArrayTrainIterator:
     return {k: v[idx] for k, v in self.arrays.items()}
 
 
-class SampledTrainIterator:
+class SampledTrainIterator(_PositionIterator):
   """Global batch `i` is `sample(seed sequence (seed, i), global_batch)`; this host keeps its slice."""
 
   def __init__(self, sample: Callable[[np.random.Generator, int], dict], global_batch: int, seed: int,
                process_index: int, process_count: int):
     self.sample, self.global_batch, self.seed = sample, global_batch, seed
     self.process_index, self.process_count = process_index, process_count
-    self.position = 0
-
-  def state(self) -> dict:
-    return {"position": self.position}
-
-  def restore(self, state: dict) -> None:
-    self.position = int(state["position"])
-
-  def __iter__(self):
-    return self
 
   def __next__(self) -> dict:
     batch = self.sample(np.random.default_rng([self.seed, self.position]), self.global_batch)

@@ -23,9 +23,10 @@ They are trained only by the auxiliary loss (``aux_loss``), which targets
 ``ℓ(quantiles) = [-t, 0, t]`` with ``t = log(2 / tail_mass - 1)`` and stops gradients into
 the density parameters. They must get their own optimizer: the label function
 :func:`optimizer_labels` maps every parameter whose path contains the key ``"quantiles"`` to
-the group ``"aux"`` and every other parameter to ``"main"``, for ``optax.multi_transform``::
+the group ``"aux"`` and every other parameter to ``"default"`` (the loop's optimizer groups,
+``lossyless_jax.optim``), for ``optax.multi_transform``::
 
-    tx = optax.multi_transform({"main": main_tx, "aux": aux_tx}, optimizer_labels)
+    tx = optax.multi_transform({"default": main_tx, "aux": aux_tx}, optimizer_labels)
 
 The medians (``quantiles[:, 1]``) are the rounding offsets at evaluation and the quantiles
 bound the support of the coding tables (``lossyless_jax.entropy.tables``).
@@ -229,10 +230,10 @@ def total_aux_loss(params: Mapping[str, Any], tail_mass: float = 1e-9) -> jax.Ar
 
 
 def optimizer_labels(params: Any) -> Any:
-    """Pytree of labels: ``"aux"`` for any param whose path contains ``"quantiles"``, else ``"main"``."""
+    """Pytree of labels: ``"aux"`` for any param whose path contains ``"quantiles"``, else ``"default"``."""
     def label(path, _):
         names = [str(getattr(k, "key", getattr(k, "name", k))) for k in path]
-        return "aux" if QUANTILES in names else "main"
+        return "aux" if QUANTILES in names else "default"
     return jax.tree_util.tree_map_with_path(label, params)
 
 

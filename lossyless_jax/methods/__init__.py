@@ -25,7 +25,13 @@ from typing import Any, Callable, Optional
 _REGISTRY: dict[str, "Method"] = {}
 # Methods living in modules of this package, imported on first use so that importing the
 # registry stays cheap: name -> module path.
-_BUILTIN: dict[str, str] = {}
+_BUILTIN: dict[str, str] = {
+    "nerd": "lossyless_jax.methods.nerd",
+    "vic": "lossyless_jax.methods.lossyless",
+    "vc": "lossyless_jax.methods.lossyless",
+    "bince": "lossyless_jax.methods.lossyless",
+    "staggered": "lossyless_jax.methods.lossyless",
+}
 
 
 @dataclasses.dataclass(frozen=True)
