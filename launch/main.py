@@ -11,7 +11,8 @@ from ml_collections import config_flags
 
 from lossyless_jax import train
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs", "default.py")
+# The default experiment: NERD on the 20-dim rotated Gaussian, checked against its closed-form R(D).
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs", "nerd_gaussian.py")
 _CONFIG = config_flags.DEFINE_config_file("config", DEFAULT_CONFIG, "Experiment config file (configs/<name>.py[:arg]).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs, report); default workdirs/<config name>.")
 
