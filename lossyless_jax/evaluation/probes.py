@@ -227,14 +227,18 @@ def train_linear_probe(
 ) -> ProbeResult:
   """Linear (softmax-regression) probe on flattened features; full batch by default."""
   k = _num_classes(y_train, y_test, num_classes)
+  model = _Flatten(nn.Dense(k, kernel_init=nn.initializers.zeros))
+  return _fit_probe(key, model, x_train, y_train, x_test, y_test, standardize, epochs=epochs,
+                    batch_size=batch_size, learning_rate=learning_rate,
+                    weight_decay=weight_decay, schedule=schedule)
+
+
+def _fit_probe(key, model, x_train, y_train, x_test, y_test, standardize: bool, **fit_kwargs) -> ProbeResult:
+  """`fit_classifier` on (optionally) standardized features; the statistics go in the result."""
   stats = None
   if standardize:
     x_train, x_test, stats = _standardize(x_train, x_test)
-  model = nn.Dense(k, kernel_init=nn.initializers.zeros)
-  model = _Flatten(model)
-  res = fit_classifier(key, model, x_train, y_train, x_test, y_test, epochs=epochs,
-                       batch_size=batch_size, learning_rate=learning_rate,
-                       weight_decay=weight_decay, schedule=schedule)
+  res = fit_classifier(key, model, x_train, y_train, x_test, y_test, **fit_kwargs)
   res.standardizer = stats
   return res
 
@@ -266,16 +270,11 @@ def train_mlp_probe(
 ) -> ProbeResult:
   """MLP probe (App. E.2 / [C] defaults); shrink ``hidden``/``epochs`` on CPU."""
   k = _num_classes(y_train, y_test, num_classes)
-  stats = None
-  if standardize:
-    x_train, x_test, stats = _standardize(x_train, x_test)
   model = MLP(tuple(hidden), k, activation="relu", norm="batch" if batch_norm else None,
               dropout=dropout)
-  res = fit_classifier(key, model, x_train, y_train, x_test, y_test, epochs=epochs,
-                       batch_size=batch_size, learning_rate=learning_rate,
-                       weight_decay=weight_decay, schedule=schedule)
-  res.standardizer = stats
-  return res
+  return _fit_probe(key, model, x_train, y_train, x_test, y_test, standardize, epochs=epochs,
+                    batch_size=batch_size, learning_rate=learning_rate,
+                    weight_decay=weight_decay, schedule=schedule)
 
 
 def train_cnn_classifier(
