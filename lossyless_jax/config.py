@@ -157,3 +157,26 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     if v < 1:
       raise ConfigError(f"config.{field}: {v}; expected a positive integer")
   return config
+
+
+def load(spec: str) -> ml_collections.ConfigDict:
+  """The config of ``"configs/<name>.py[:arg]"`` (what ``launch/main.py --config=`` takes), for
+  notebooks and scripts. A relative path is looked up from the working directory, then from the
+  repository root; a missing file raises ConfigError naming the path and the configs there."""
+  import importlib.util
+  import os
+  path, _, arg = spec.partition(":")
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  candidates = [path] if os.path.isabs(path) else [path, os.path.join(root, path)]
+  found = next((p for p in candidates if os.path.isfile(p)), None)
+  if found is None:
+    folder = os.path.join(root, "configs")
+    names = sorted(f for f in os.listdir(folder) if f.endswith(".py")) if os.path.isdir(folder) else []
+    raise ConfigError(f"config file {path!r} not found (looked in {', '.join(candidates)}); "
+                      f"configs/ has: {', '.join(names) or '(none)'}")
+  module_spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(found))[0], found)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  if not hasattr(module, "get_config"):
+    raise ConfigError(f"{found}: defines no get_config(arg)")
+  return module.get_config(arg) if arg else module.get_config()

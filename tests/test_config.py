@@ -54,3 +54,12 @@ def test_unknown_method_and_dataset_list_the_valid_names(tmp_path):
   with pytest.raises(ValueError, match=r"unknown dataset 'nope'; valid: digits, .*gaussian20.*tfds:<name>"):
     train.train_and_eval(loop_method.get_config(**{"data.name": "nope"}), str(tmp_path))
   assert "test_contrastive" in methods.names() and "digits" in data.names()
+
+
+def test_load_reads_a_config_file_with_its_arg_and_names_a_missing_one(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)  # relative paths fall back to the repository root
+  c = config_lib.load("configs/digits_vic.py:tiny")
+  assert c.method == "vic" and c.num_steps < 10
+  assert config_lib.load("configs/digits_vic.py").num_steps > c.num_steps
+  with pytest.raises(config_lib.ConfigError, match="nope.py.*digits_vic.py"):
+    config_lib.load("configs/nope.py")
