@@ -145,6 +145,23 @@ def test_compress_decompress_round_trip(method, tmp_path):
 
 
 @needs_coding
+def test_corrupted_or_truncated_rcc_files_are_refused():
+  from lossyless_jax.entropy import container
+  ch = T.gaussian_test_channel([1.0], distortion=0.25)
+  qy = O.gaussian_qy_sampler(ch["qy_var"])
+  x = np.asarray(jax.random.normal(jax.random.key(1), (40, 1)))
+  data, _ = O.rcc_compress(x, qy, 7, ch["beta"], 256, 1.0, chunk_size=256, sources_per_codebook=10)
+  for i in range(len(data)):  # every single-byte flip: header, payload or checksum
+    bad = bytearray(data)
+    bad[i] ^= 0x5A
+    with pytest.raises(container.BitstreamError):
+      O.read_header(bytes(bad))
+  for n in (0, 3, 10, len(data) - 1):
+    with pytest.raises(container.BitstreamError):
+      O.rcc_decompress(data[:n], qy, 7)
+
+
+@needs_coding
 @pytest.mark.slow
 @pytest.mark.parametrize("method,per_codebook", [("pfr", 1), ("pfr", 100), ("orc", 100)])
 def test_acceptance_one_shot_scalar_gaussian(method, per_codebook, tmp_path):

@@ -28,6 +28,7 @@ import functools
 import heapq
 import math
 import struct
+import zlib
 from typing import Callable, Optional
 
 import jax
@@ -53,8 +54,9 @@ __all__ = [
 
 LOG2E_OVER_E = math.log2(math.e) / math.e  # e^{-1} log2 e ≈ 0.5307
 METHODS = ("pfr", "orc")
-_MAGIC = b"RCC1"
+_MAGIC = b"RCC2"
 _HEADER = struct.Struct("<4sBIIIId")  # magic, method, N, chunk_size, num_symbols, per_codebook, C
+_CRC = struct.Struct("<I")  # CRC-32 of header + payload, last 4 bytes of the file
 
 
 def guarantee_bits(rate_bits):
@@ -292,6 +294,7 @@ def rcc_compress(x, sample_fn: Callable, seed, beta, num_candidates: int, rate_p
   header = _HEADER.pack(_MAGIC, METHODS.index(method), num_candidates, chunk_size, n,
                         sources_per_codebook, float(rate_param_bits))
   data = header + payload
+  data += _CRC.pack(zlib.crc32(data))
   if path is not None:
     with open(path, "wb") as f:
       f.write(data)
@@ -320,12 +323,21 @@ def rcc_compress(x, sample_fn: Callable, seed, beta, num_candidates: int, rate_p
 
 
 def read_header(data: bytes) -> dict:
-  """Parses the RCC bitstream header."""
-  if len(data) < _HEADER.size:
-    raise ValueError(f"RCC bitstream too short ({len(data)} bytes) for its {_HEADER.size}-byte header")
+  """Parses and checks an RCC bitstream: header, then payload, then CRC-32 of both. Raises the
+  rate layer's `container.BitstreamError` subclasses (ValueErrors) naming what is wrong."""
+  from lossyless_jax.entropy import container
+  if len(data) < _HEADER.size + _CRC.size:
+    raise container.TruncatedBitstreamError(
+        f"RCC bitstream too short ({len(data)} bytes) for its {_HEADER.size}-byte header and checksum")
   magic, method, n_cand, chunk, num, per_cb, c_bits = _HEADER.unpack_from(data)
   if magic != _MAGIC:
-    raise ValueError(f"not an RCC bitstream: magic {magic!r}, expected {_MAGIC!r}")
+    raise container.NotABitstreamError(f"not an RCC bitstream: magic {magic!r}, expected {_MAGIC!r}")
+  (crc,) = _CRC.unpack_from(data, len(data) - _CRC.size)
+  if zlib.crc32(data[:-_CRC.size]) != crc:
+    raise container.CorruptedBitstreamError("RCC bitstream checksum mismatch: the file is truncated or corrupted")
+  if method >= len(METHODS) or not (0 < chunk <= n_cand) or per_cb < 1:
+    raise container.CorruptedBitstreamError(f"RCC header fields out of range (method {method}, N {n_cand}, "
+                                            f"chunk {chunk}, sources per codebook {per_cb})")
   return {"method": METHODS[method], "num_candidates": n_cand, "chunk_size": chunk,
           "num_sources": num, "sources_per_codebook": per_cb, "rate_param_bits": c_bits}
 
@@ -338,7 +350,7 @@ def rcc_decompress(data: bytes, sample_fn: Callable, seed, *, jit_sampler: bool 
   """
   h = read_header(data)
   pmf = zipf_pmf(h["num_candidates"], h["rate_param_bits"])
-  indices = np.asarray(_coding().decode_categorical(data[_HEADER.size:], pmf, h["num_sources"]), np.int64)
+  indices = np.asarray(_coding().decode_categorical(data[_HEADER.size:-_CRC.size], pmf, h["num_sources"]), np.int64)
   sampler = _sampler(sample_fn, jit_sampler)
   out = []
   per = h["sources_per_codebook"]
