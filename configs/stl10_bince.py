@@ -4,7 +4,7 @@ BINCE on STL10 (paper §5.2, App. E.4): SimCLR augmentations (resized crop, flip
 grey), ResNet18 -> z_dim 128, scale hyperprior, projection head, NT-Xent over the 2B-2 in-batch
 negatives with a learnable temperature (init 0.07, floor 0.01) and the effective-batch-size
 reweighting; MLP probe 2048-2048 on decoded ẑ. Needs a prepared TFDS `stl10` and a GPU.
-Note: the loop trains on the `train` split (the paper trains on the 100k `unlabelled` split).
+Training reads the 100k `unlabelled` split (`config.data.train_split`); probes use `train`/`test`.
 `:cifar10` runs the same recipe on CIFAR10 (32×32); `:mock` / `:cifar10_mock` are tiny variants
 run on `tfds.testing.mock_data` by the tests.
 

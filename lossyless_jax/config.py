@@ -75,6 +75,7 @@ def base_config() -> ml_collections.ConfigDict:
       seed=0,
       data_dir=ml_collections.FieldReference(None, field_type=str),
       image_size=0,  # 0: native resolution.
+      train_split="train",  # the split the optimizer sees (e.g. STL10's "unlabelled").
       shuffle_buffer=10_000,
       options=ml_collections.ConfigDict(),  # source-specific options.
   ))

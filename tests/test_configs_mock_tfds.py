@@ -15,6 +15,7 @@ def test_image_configs_run_on_mock_tfds(tmp_path, name, arg, tfds_name):
   tfds = pytest.importorskip("tensorflow_datasets")
   config = load_config(name, arg)
   assert config.data.name == f"tfds:{tfds_name}" and config.model.encoder == "resnet18"
+  assert config.data.train_split == ("unlabelled" if tfds_name == "stl10" else "train")
   config.data.data_dir = str(tmp_path / "tfds")
   with tfds.testing.mock_data(num_examples=16):
     report = train.train_and_eval(config, str(tmp_path / "run"))

@@ -89,10 +89,12 @@ def load_arrays(data_config, split: str) -> dict:
 
 
 def build(data_config, split: str, process_index: int = 0, process_count: int = 1):
-  """This host's data for `split`: a resumable infinite iterator for 'train', else an EvalSplit."""
+  """This host's data for `split`: for 'train' a resumable infinite iterator over
+  `data_config.train_split` (default 'train'), else an EvalSplit."""
   name = data_config.name
   if split != "train":
     return EvalSplit(load_arrays(data_config, split), data_config.eval_batch_size, process_index, process_count)
+  split = data_config.get("train_split", "train")
   if data_config.batch_size % process_count:
     raise ValueError(f"config.data.batch_size: {data_config.batch_size} does not split over {process_count} processes")
   if name in SAMPLED_SOURCES:
