@@ -3,9 +3,12 @@
 COMMAND: python launch/main.py --config=configs/nerd_digits.py
 
 No closed form: the report checks that the curve is monotone and convex, that R̂ → 0 and
-D̂ → E‖X − μ‖² (reported as D_max) as β̃ → 0⁻, and draws k-means vector quantizers
-(log2 K, D_K) fit on the train split, which must lie above the curve (nerd.md §6.3, item 7).
-Slopes β̃ in nats per unit squared error.
+D̂ → E‖X − μ‖² (reported as D_max) as β̃ → 0⁻, and whether each k-means vector quantizer
+(log2 K, D_K), fit on the train split, lies above the curve (nerd.md §6.3, item 7). Slopes β̃ in
+nats per unit squared error. The k-means points at 6–8 bits need generator capacity: FC
+(128, 128) with latent 32 puts the curve above them, FC (256, 256, 256) with latent 64
+below them after 3,000 steps (by ≥ 0.27 bit; after 2,000 steps by only 0.10 bit). The run takes
+about 11 CPU-minutes (41 min wall on 2 cores shared with other jobs).
 """
 from lossyless_jax.methods import nerd
 
@@ -14,10 +17,12 @@ def get_config(arg=""):
   c = nerd.base_config()
   c.data.name = "digits"
   c.data.eval_batch_size = 360
-  c.model.latent_dim = 32
-  c.model.hidden = (128, 128)
+  c.num_steps = c.eval_every = 3000
+  c.model.latent_dim = 64
+  c.model.hidden = (256, 256, 256)
+  c.loss.num_samples = 2000  # M per step (log2 M ≈ 11 bits, above the 8 bits of the largest K)
   # β̃ < 0, nats per unit squared error; R(D) reaches zero rate near β̃ ≈ -0.7 (≈ -1/(2 λ_max), λ_max the
-  # largest principal variance), so the slopes crowd the part of the curve with rate.
-  c.loss.betas = (-6.0, -4.0, -3.0, -2.4, -2.0, -1.6, -1.2, -0.9, -0.5)
+  # largest principal variance), so the slopes cover the k-means distortions (K = 2 ... 256) and that end.
+  c.loss.betas = (-6.0, -4.0, -3.0, -2.0, -1.2, -0.5)
   c.loss.kmeans = (2, 4, 8, 16, 32, 64, 128, 256)  # k-means VQ baselines (log2 K bits)
   return c

@@ -7,7 +7,9 @@ against the shared data batch and minimises the sum of the duals (`losses.nerd`)
 the report stream over a large M in chunks (`nerd_readouts_chunked`), so memory is O(B · chunk).
 
 Config (`model`): generator `fc` (latent → hidden → out; the authors' `Decoder_FC`) or `dcgan`
-(images), `latent_dim`, `hidden`, `output_activation`, `pre_activation_scale`, `channels`.
+(images), `latent_dim`, `hidden`, `output_activation`, `pre_activation_scale`, `channels`,
+`out_channels`; `generator_workdir` (a finished run, e.g. `wgan_gp`, whose generator initialises
+every G_θk).
 Config (`loss`): `mode` lagrangian | constrained; `betas` (β̃ < 0, nats per unit distortion) or
 `targets` (D, per sample, summed over coordinates); `num_samples` (M per training step);
 `distortion`; `beta_min` (constrained search interval); `eval_num_samples`, `eval_chunk_size`,
@@ -16,11 +18,13 @@ Config (`loss`): `mode` lagrangian | constrained; `betas` (β̃ < 0, nats per un
 `rcc_sources_per_codebook` (sources sharing one codebook of N candidates; the authors use 100).
 
 The report (`report.json`) holds the curve as lists `beta`, `D`, `R_bits`, `near_ceiling`,
-`log2_M`, and `R_exact_bits` where the source has a closed form; `rd_curve.json` and
+`log2_M`, and `R_exact_bits` where the source has a closed form, else the checks of
+`curve_checks` (monotone, convex, zero-rate limit, k-means points above the curve); `rd_curve.json` and
 `rd_curve.png` in the run directory show it; with one-shot coding, `rcc_*` fields and the files.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -28,7 +32,9 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import traverse_util
 
+from lossyless_jax import checkpoint
 from lossyless_jax import config as config_lib
 from lossyless_jax import data as data_lib
 from lossyless_jax import methods, parallel
@@ -85,7 +91,7 @@ def _flat(batch):
   return x.reshape(x.shape[0], -1)
 
 
-def _module(config, example):
+def generator_module(config, example):
   """The generator for data shaped like `example` (one flattened data point)."""
   m = config.model
   kind = m.get("generator", "fc")
@@ -101,7 +107,61 @@ def _module(config, example):
   raise ValueError(f"config.model.generator: {kind!r}; expected 'fc' or 'dcgan'")
 
 
-def _generate(module, params, state, z):
+# TFDS image datasets of the paper (nerd.md §3.1) -> (channels, train images); images at 32×32 in [0, 1].
+IMAGE_DATASETS = {"mnist": (1, 60_000), "fashion_mnist": (1, 60_000), "svhn_cropped": (3, 73_257)}
+
+
+def image_config(c, arg: str, config_file: str) -> tuple[bool, int]:
+  """Sets the image data and the DCGAN generator of nerd.md §3.1–3.2 on config `c`; returns
+  (mock, number of training images).
+
+  `arg`: '' (TFDS mnist), 'fashion_mnist', 'svhn_cropped', or 'mock' (mnist on `tfds.testing.mock_data`
+  with a tiny generator: c_d = 4, latent 16). Images are resized (bilinear, as the authors' `Resize(32)`)
+  to 32×32 in [0, 1]; the generator has latent m_z = 128 and width c_d = 32.
+  """
+  mock = arg == "mock"
+  dataset = "mnist" if arg in ("", "mock") else arg
+  if dataset not in IMAGE_DATASETS:
+    raise ValueError(f"{config_file}: unknown arg {arg!r}; expected '' (mnist), "
+                     f"{', '.join(repr(n) for n in IMAGE_DATASETS if n != 'mnist')} or 'mock'")
+  c.data.name = f"tfds:{dataset}"
+  c.data.image_size = 32
+  c.model.generator = "dcgan"
+  c.model.latent_dim = 16 if mock else 128  # m_z
+  c.model.channels = 4 if mock else 32  # c_d
+  c.model.out_channels = IMAGE_DATASETS[dataset][0]
+  return mock, IMAGE_DATASETS[dataset][1]
+
+
+def load_generator(workdir: str, config, example):
+  """(params, non-trainable collections) of the generator of the finished run in `workdir` (e.g. a
+  `wgan_gp` pretraining), from its last Orbax checkpoint; they must match the generator `config` builds."""
+  if not os.path.isdir(os.path.join(workdir, "checkpoints", "latest")):
+    raise FileNotFoundError(f"config.model.generator_workdir: {workdir!r} holds no checkpoints/latest; pretrain the "
+                            f"generator first (python launch/main.py --config=configs/wgan_gp_mnist.py --workdir={workdir})")
+  ckpt = checkpoint.Checkpointer(workdir, keep=1, keep_best=1)
+  try:
+    restored = ckpt.restore_latest(None)
+  finally:
+    ckpt.close()
+  if restored is None:
+    raise FileNotFoundError(f"config.model.generator_workdir: {workdir!r} has no complete checkpoint")
+  state = restored[0]
+  module = generator_module(config, example)
+  fresh = jax.eval_shape(module.init, jax.random.PRNGKey(0), jnp.zeros((2, int(config.model.latent_dim))))
+  loaded = {"params": state["params"], **{k: state["model_state"].get(k) for k in fresh if k != "params"}}
+  shapes = lambda tree: {"/".join(k): tuple(np.shape(v)) for k, v in traverse_util.flatten_dict(tree).items()}
+  want, got = shapes(fresh), shapes({k: v for k, v in loaded.items() if v is not None})
+  if want != got:
+    diff = sorted((k for k in set(want) | set(got) if want.get(k) != got.get(k)), key=lambda k: (k[:6] != "params", k))
+    raise ValueError(f"config.model.generator_workdir: the generator in {workdir!r} does not match config.model "
+                     f"(generator, latent_dim, channels, out_channels, hidden) and config.data.image_size: "
+                     + "; ".join(f"{k}: pretrained {got.get(k)}, expected {want.get(k)}" for k in diff[:4]))
+  loaded = jax.tree_util.tree_map(jnp.asarray, loaded)
+  return loaded.pop("params"), loaded
+
+
+def generate(module, params, state, z):
   """G(z) flattened to (M, dim), and the generator's new batch statistics (batch-stat BatchNorm)."""
   variables = {"params": params, **state}
   if state:
@@ -114,9 +174,13 @@ def _generate(module, params, state, z):
 def init(rng, batch, config):
   _, values = _points(config)
   x = _flat(batch)
-  module = _module(config, x[0])
+  module = generator_module(config, x[0])
+  workdir = config.model.get("generator_workdir", "")
+  if workdir:  # every generator starts from the pretrained one (the authors' WGAN-GP init, nerd.md §3.2)
+    params, state = load_generator(workdir, config, x[0])
+    return jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (len(values),) + a.shape), (params, state))
   z = jnp.zeros((2, int(config.model.latent_dim)))
-  variables = jax.vmap(lambda key: module.init(key, z))(jax.random.split(rng, len(values)))
+  variables = methods.jit_once(jax.vmap(lambda key: module.init(key, z)), jax.random.split(rng, len(values)))
   params = variables.pop("params")
   return params, dict(variables)
 
@@ -126,10 +190,10 @@ def loss(params, model_state, batch, rng, ctx):
   config = ctx.config
   mode, values = _points(config)
   x = _flat(batch)
-  module = _module(config, x[0])
+  module = generator_module(config, x[0])
   num_samples = int(config.loss.num_samples)
   z = jax.random.normal(rng, (len(values), num_samples, int(config.model.latent_dim)))
-  ys, new_state = jax.vmap(lambda p, s, zk: _generate(module, p, s, zk))(params, model_state, z)
+  ys, new_state = jax.vmap(lambda p, s, zk: generate(module, p, s, zk))(params, model_state, z)
   distortion = distortions.get_distortion(config.loss.get("distortion", "squared_error"))
   dmats = jax.vmap(lambda y: distortion(x, y))(ys)
   point = jnp.asarray(values, dmats.dtype)
@@ -147,15 +211,23 @@ def loss(params, model_state, batch, rng, ctx):
   return jnp.sum(losses), (metrics, new_state)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 2, 4))
+def sample(module, variables, latent_dim, key, num):
+  """G(z) of `num` latents drawn with `key`, flattened, batch-stat BatchNorm (the authors'); the variables
+  are arguments, so every generator of one shape shares one compilation."""
+  return generators.make_sample_fn(module, variables, latent_dim, train_bn=True, flatten=True)(key, num)
+
+
 def _sample_fns(config, params, model_state, example):
-  module = _module(config, example)
+  """`sample_fn(key, num)` of each generator (already compiled: pass `jit_sampler=False`)."""
+  module = generator_module(config, example)
   latent = int(config.model.latent_dim)
   host_params, host_state = parallel.to_host(params), parallel.to_host(model_state)
   fns = []
   for k in range(len(_points(config)[1])):
     take = lambda tree: jax.tree_util.tree_map(lambda a: a[k], tree)
     variables = {"params": take(host_params), **take(host_state)}
-    fns.append(generators.make_sample_fn(module, variables, latent, train_bn=True, flatten=True))
+    fns.append(functools.partial(sample, module, variables, latent))
   return fns
 
 
@@ -164,7 +236,7 @@ def readouts(config, params, model_state, x) -> list[dict]:
   mode, values = _points(config)
   num = int(config.loss.get("eval_num_samples", 40_000))
   kwargs = dict(chunk_size=int(config.loss.get("eval_chunk_size", 4000)),
-                distortion=config.loss.get("distortion", "squared_error"))
+                distortion=config.loss.get("distortion", "squared_error"), jit_sampler=False)
   key = jax.random.PRNGKey(config.seed + 1)
   out = []
   for k, sample_fn in enumerate(_sample_fns(config, params, model_state, x[0])):
@@ -223,6 +295,38 @@ def _kmeans_points(config, x_eval):
     d = np.sum((x_eval - km.cluster_centers_[km.predict(x_eval)]) ** 2, axis=1).mean()
     points.append((math.log2(num), float(d)))
   return points
+
+
+def curve_checks(curve, kmeans=()) -> dict:
+  """Checks of an R–D curve without a closed form (nerd.md §6.3 item 7), on the trusted points.
+
+  R(D) is non-increasing and convex (eq. (1)): along decreasing |β̃|, D̂ must not fall and R̂ must not
+  rise (`curve_monotone`); in D order the chord slopes ΔR̂/ΔD̂ must not fall (`curve_convex`, pairs
+  closer than 1e-3·D_max skipped). As β̃ → 0⁻, R̂ → 0 and D̂ → D_max = E‖X − μ‖² (`zero_rate_reached`:
+  R̂ < 0.05 bit and D̂ within 2 % of D_max at the smallest |β̃|). A k-means point (log2 K, D_K) lies
+  above the curve if log2 K ≥ R̂ interpolated at D_K (None outside the curve's D range).
+  """
+  ok = ~np.asarray(curve["near_ceiling"], bool)
+  beta, d, r = (np.asarray(curve[k], np.float64)[ok] for k in ("beta", "D", "R_bits"))
+  order = np.argsort(beta)  # steepest slope first: D̂ rises and R̂ falls along it
+  d, r = d[order], r[order]
+  tol = 1e-3 * curve["D_max"]
+  out = {"curve_monotone": bool(np.all(np.diff(d) > -tol) and np.all(np.diff(r) < 1e-3)),
+         "zero_rate_R_bits": float(r[-1]), "zero_rate_D_over_D_max": float(d[-1] / curve["D_max"])}
+  out["zero_rate_reached"] = out["zero_rate_R_bits"] < 0.05 and abs(out["zero_rate_D_over_D_max"] - 1) <= 0.02
+  by_d = np.argsort(d)
+  d, r = d[by_d], r[by_d]
+  keep = np.concatenate([[True], np.diff(d) > tol])
+  d, r = d[keep], r[keep]
+  slopes = np.diff(r) / np.diff(d)
+  out["curve_convex"] = bool(np.all(np.diff(slopes) > -1e-2 * np.abs(slopes[:-1])))
+  if kmeans:
+    curve_r = [float(np.interp(dk, d, r)) if d[0] <= dk <= d[-1] else None for _, dk in kmeans]
+    out["kmeans_curve_R_bits"] = curve_r
+    out["kmeans_above_curve"] = [None if c is None else bool(b >= c) for (b, _), c in zip(kmeans, curve_r)]
+    inside = [a for a in out["kmeans_above_curve"] if a is not None]
+    out["kmeans_all_above_curve"] = bool(inside) and all(inside)
+  return out
 
 
 def _plot(path, curve, exact, kmeans):
@@ -294,6 +398,8 @@ def report(params, model_state, ctx):
   kmeans = _kmeans_points(config, x) if config.loss.get("kmeans", ()) else []
   if kmeans:
     curve["kmeans_log2_K"], curve["kmeans_D"] = [p[0] for p in kmeans], [p[1] for p in kmeans]
+  if exact is None:
+    curve.update(curve_checks(curve, kmeans))
   if int(config.loss.get("rcc_num_candidates", 0)):
     curve.update(_one_shot(config, params, model_state, x, curve, ctx.workdir))
   if jax.process_index() == 0:
@@ -313,6 +419,15 @@ def _print_table(curve):
     if has_exact:
       row += f" {curve['R_exact_bits'][k]:8.3f} {curve['gap_bits'][k]:+7.3f}"
     print(row + ("  (near log2 M: untrusted)" if curve["near_ceiling"][k] else ""))
+  if "curve_convex" in curve:
+    print(f"monotone {curve['curve_monotone']}, convex {curve['curve_convex']}, at the smallest |beta| "
+          f"R = {curve['zero_rate_R_bits']:.3f} bits, D/D_max = {curve['zero_rate_D_over_D_max']:.4f} "
+          f"(D_max = {curve['D_max']:.4g})")
+  for k, (bits, dk) in enumerate(zip(curve.get("kmeans_log2_K", ()), curve.get("kmeans_D", ()))):
+    at = curve["kmeans_curve_R_bits"][k]
+    where = "outside the curve's D range" if at is None else (
+        f"curve R = {at:.3f}: " + ("above" if curve["kmeans_above_curve"][k] else "BELOW"))
+    print(f"k-means log2 K = {bits:g}, D_K = {dk:.4g}: {where}")
 
 
 METHOD = methods.register(methods.Method("nerd", init, loss, evaluate, report))

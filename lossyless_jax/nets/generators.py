@@ -5,6 +5,9 @@
 * :class:`DCGANGenerator` — the DCGAN-style image generator of the NERD code (latent m_z = 128,
   width c_d = 32): Dense → ReLU → reshape 2×2×8c_d → [ConvT(k4, s2) → ReLU → BatchNorm] × 3 →
   ConvT(k4, s2) → sigmoid, NHWC output in [0, 1]. BatchNorm comes *after* ReLU as in the code.
+* :class:`DCGANCritic` — the WGAN-GP critic that pretrains the image generator (authors'
+  ``models.Critic``): [Conv(k4, s2) → LeakyReLU(0.2)] with widths c_d, 2c_d, 4c_d, 8c_d → Dense(1);
+  no normalisation, since the gradient penalty is per example.
 * :func:`make_sample_fn` — turns a module + variables into ``sample_fn(key, num) -> (num, ...)``,
   the generator sample source consumed by ``losses.nerd.nerd_readouts_chunked`` and
   ``entropy.one_shot``.
@@ -25,6 +28,7 @@ import jax.numpy as jnp
 __all__ = [
     "FCGenerator",
     "DCGANGenerator",
+    "DCGANCritic",
     "sample_latent",
     "make_sample_fn",
 ]
@@ -99,6 +103,28 @@ class DCGANGenerator(nn.Module):
     h = nn.ConvTranspose(self.out_channels, (4, 4), strides=(2, 2), padding="SAME",
                          name=f"convt_{n_up - 1}")(h)
     return nn.sigmoid(h)
+
+
+class DCGANCritic(nn.Module):
+  """WGAN critic ``images (B, H, H, C) -> scores (B,)`` mirroring :class:`DCGANGenerator` (nerd.md §3.2).
+
+  For ``image_size = 32``: Conv(c_d) → Conv(2c_d) → Conv(4c_d) → Conv(8c_d), each kernel 4, stride 2,
+  'SAME' padding (≡ PyTorch k4 s2 p1) and LeakyReLU(0.2), then Dense(1) on the flattened 2×2×8c_d.
+  Other sizes 2^k use k − 1 convolutions with widths c_d, 2c_d, ....
+  """
+  channels: int = 32
+
+  @nn.compact
+  def __call__(self, x):
+    side = x.shape[1]
+    n_down = int(round(math.log2(side))) - 1
+    if side < 4 or 2 ** (n_down + 1) != side or x.shape[2] != side:
+      raise ValueError(f"DCGANCritic expects square images with a power-of-two side >= 4, got shape {x.shape}")
+    h = x
+    for i in range(n_down):
+      h = nn.leaky_relu(nn.Conv(self.channels * 2 ** i, (4, 4), strides=(2, 2), padding="SAME", name=f"conv_{i}")(h),
+                        0.2)
+    return nn.Dense(1, name="score")(h.reshape((h.shape[0], -1)))[:, 0]
 
 
 def sample_latent(key, num: int, latent_dim: int, dtype=jnp.float32):
