@@ -6,26 +6,25 @@ Without --config it runs the project's default experiment; without --workdir the
 """
 import os
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
+from common import quiet_libraries, run_name
 from lossyless_jax import train
 
-# The default experiment: NERD on the 20-dim rotated Gaussian, checked against its closed-form R(D).
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs", "nerd_gaussian.py")
+# The default experiment: VIC on the augmented digits, with real bitstreams, probes and the
+# PNG/JPEG/WebP baselines (issue 4; about 10 minutes on 2 CPU cores).
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs", "digits_vic.py")
 _CONFIG = config_flags.DEFINE_config_file("config", DEFAULT_CONFIG, "Experiment config file (configs/<name>.py[:arg]).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs, report); default workdirs/<config name>.")
 
 
 def main(argv):
-  if not flags.FLAGS["verbosity"].present:  # libraries (Orbax) log every save at INFO
-    logging.set_verbosity(logging.WARNING)
+  quiet_libraries()
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   path = flags.FLAGS["config"].config_filename
-  arg = path.split(":", 1)[1] if ":" in path else ""
-  name = os.path.splitext(os.path.basename(path.split(":")[0]))[0] + (f"_{arg}" if arg else "")
-  train.train_and_eval(_CONFIG.value, _WORKDIR.value or os.path.join("workdirs", name))
+  train.train_and_eval(_CONFIG.value, _WORKDIR.value or os.path.join("workdirs", run_name(path)))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,19 @@ def test_digits_methods_differ_only_where_they_should():
   assert vic.model.augment == vc.model.augment == bince.model.augment
 
 
+def test_digits_vic_is_the_default_main_job():
+  import ast
+  tree = ast.parse(open(os.path.join(ROOT, "launch", "main.py")).read())
+  (node,) = [n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "DEFAULT_CONFIG"]
+  assert [a.value for a in node.value.args if isinstance(a, ast.Constant)][-2:] == ["configs", "digits_vic.py"]
+
+
+def test_supervised_reference_is_the_encoders_trunk():
+  c = _module("digits_supervised").get_config()
+  assert c.loss.equivalence == "label" and c.model.eval.uncompressed
+  assert tuple(c.model.eval.cnn_channels) == tuple(c.model.channels)
+
+
 def test_clip_features_staggered_runs_on_a_users_npz(tmp_path):
   rng = np.random.default_rng(0)
   centers = rng.normal(size=(3, 24)).astype(np.float32) * 3

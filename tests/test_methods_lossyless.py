@@ -141,3 +141,15 @@ def test_eval_views_are_deterministic_and_batch_independent():
   np.testing.assert_allclose(x1, x2, atol=1e-6)
   raw = lossyless.data_lib.load_arrays(config.data, "test")["image"]
   assert np.abs(x1 - raw).max() > 0.1  # augmented
+
+
+def test_table_states_the_classical_ratio():
+  out = {"method": "vic", "bits_per_image_estimated": 50.0, "bits_per_image_coded": 51.0, "probe_accuracy": 0.91}
+  rows = [{"codec": "webp", "quality": 0, "bits_per_image": 470.0, "accuracy": 0.85},
+          {"codec": "webp", "quality": 50, "bits_per_image": 840.0, "accuracy": 0.90}]
+  assert lossyless_eval.table(out, rows).count("\n") == 3
+  out.update(classical_within_2pts=True, classical_reference="webp:50", classical_over_coded_ratio=840.0 / 51.0)
+  text = lossyless_eval.table(out, rows)
+  assert "16.5x fewer coded bits than webp:50, the cheapest classical row within 2 points" in text
+  out["classical_within_2pts"] = False
+  assert "most accurate classical row" in lossyless_eval.table(out, rows)

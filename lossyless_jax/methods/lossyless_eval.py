@@ -161,7 +161,8 @@ def reconstruct(params, model_state, config, z_hat, out_shape) -> np.ndarray:
   out = []
   for s, e in _chunks(len(z_hat), chunk):
     out.append(np.asarray(fn(params, model_state, jnp.asarray(_pad(z_hat[s:e], chunk))))[: e - s])
-  return np.clip(np.concatenate(out), 0.0, 1.0)
+  out = np.concatenate(out)
+  return np.clip(out, 0.0, 1.0) if len(out_shape) == 3 else out  # images in [0, 1]; vectors as decoded
 
 
 def _cnn(key, xtr, ytr, xte, yte, ev, num_classes):
@@ -270,6 +271,10 @@ def run(params, model_state, ctx) -> dict:
     np.savez(os.path.join(workdir, "representations.npz"),
              **{f"{s}_z_hat": reps[s] for s in reps}, **{f"{s}_label": labels[s] for s in labels})
   out["time_compress_s"] = time.time() - t0
+  if L.banana_invariance(config):  # Banana: invariant distortion and quantization cells, no classifier
+    out.update(banana_report(params, model_state, config, workdir, state, inputs, reps,
+                             out["bits_per_image_estimated"]))
+    return out
 
   if "train" in reps and "test" in reps:
     num_classes = int(max(labels["train"].max(), labels["test"].max())) + 1
@@ -309,12 +314,15 @@ def run(params, model_state, ctx) -> dict:
       if is_main:
         with open(os.path.join(workdir, "classical.json"), "w") as f:
           json.dump(rows, f, indent=1)
-      ok = [r for r in rows if r["accuracy"] >= out["probe_accuracy"] - 0.02]
-      if ok:
-        cheapest = min(ok, key=lambda r: r["bits_per_image"])
-        out["classical_cheapest_within_2pts"] = f"{cheapest['codec']}:{cheapest['quality']}"
-        out["classical_cheapest_within_2pts_bits"] = cheapest["bits_per_image"]
-        out["classical_over_coded_ratio"] = cheapest["bits_per_image"] / out["bits_per_image_coded"]
+      if rows:  # acceptance 3: the cheapest row at most 2 points less accurate than the probe; when
+        # every row is further behind, the most accurate row (the ratio is then a lower bound)
+        ok = [r for r in rows if r["accuracy"] >= out["probe_accuracy"] - 0.02]
+        ref = (min(ok, key=lambda r: r["bits_per_image"]) if ok
+               else max(rows, key=lambda r: (r["accuracy"], -r["bits_per_image"])))
+        out["classical_within_2pts"] = bool(ok)
+        out["classical_reference"] = f"{ref['codec']}:{ref['quality']}"
+        out["classical_reference_bits"] = ref["bits_per_image"]
+        out["classical_over_coded_ratio"] = ref["bits_per_image"] / out["bits_per_image_coded"]
     out["time_probes_s"] = time.time() - t1
     if is_main:
       print(table(out, rows), flush=True)
@@ -333,4 +341,53 @@ def table(out: dict, rows: list[dict]) -> str:
     lines.append(f"{'uncompressed':<14}{'':>14}{'':>15}{out['uncompressed_accuracy']:>10.4f}  CNN on raw augmented images")
   for r in rows:
     lines.append(f"{r['codec'] + ':' + str(r['quality']):<14}{'':>14}{r['bits_per_image']:>15.1f}{r['accuracy']:>10.4f}")
+  if "classical_over_coded_ratio" in out:
+    which = ("the cheapest classical row within 2 points" if out["classical_within_2pts"] else
+             "the most accurate classical row (every row is more than 2 points less accurate)")
+    lines.append(f"{out['classical_over_coded_ratio']:.1f}x fewer coded bits than {out['classical_reference']}, {which}")
   return "\n".join(lines)
+
+
+def banana_report(params, model_state, config, workdir, state, inputs, reps, bits) -> dict:
+  """Banana (App. E.1, Fig. 5): the invariant distortion, the quantization cells and ``cells.png``,
+  from the views ``inputs`` and their decoded codes ``reps`` (``bits``: estimated bits, for the title).
+
+  ``distortion``: test MSE (summed over the 2 coordinates) of a predictor of the maximal invariant
+  ``representative(x)`` from ẑ ("the MSE when predicting the maximal invariant"), fitted on the
+  train views (``cells.invariant_mse``: train mean per cell; cells without train points use the
+  decoder's invariant ``representative(decoder(ẑ))``, or the nearest train cell for BINCE). The
+  same measure for every method, so AURDs compare; ``distortion_bits = 0.5·log2(2πe·MSE)`` ([C]).
+  ``decoder_invariant_mse``: the decoder's invariant alone (VIC/VC). ``ring_score``/``num_cells``:
+  ``cells.ring_score`` of the cells of ``banana.mesh_grid(cells_mesh, cells_lim)``.
+  """
+  from lossyless_jax.data import banana
+  from lossyless_jax.evaluation import cells, rd_curves
+  ev = eval_config(config)
+  inv, kind = L.banana_invariance(config), L._kind(config)
+  rep = lambda x: np.asarray(banana.representative(jnp.asarray(x), inv))
+  decode = (lambda z: reconstruct(params, model_state, config, z, (2,))) if kind in ("vic", "vc") else None
+  invariant = (lambda z: rep(decode(z))) if decode else None
+  test_target = rep(inputs["test"])
+  mse, coverage = cells.invariant_mse(reps["train"], rep(inputs["train"]), reps["test"], test_target, invariant)
+  out = {"distortion": mse, "distortion_is_mse": True, "distortion_bits": float(rd_curves.mse_to_bits(mse)),
+         "cell_coverage": coverage}
+  if invariant:
+    out["decoder_invariant_mse"] = float(np.mean(np.sum(np.square(invariant(reps["test"]) - test_target), 1)))
+  mesh, lim = int(ev["cells_mesh"]), float(ev["cells_lim"])
+  grid = np.asarray(banana.mesh_grid(mesh, lim))
+  z, grid_bits = featurize(params, model_state, config, grid)
+  grid_codes = coding.quantize(state, z)
+  ids = cells.cell_ids(grid_codes)
+  out["ring_score"] = cells.ring_score(grid, ids, lim=lim, num_bins=int(ev["ring_bins"]))
+  out["num_cells"] = int(ids.max()) + 1
+  if jax.process_index() == 0:
+    uniq, first = np.unique(grid_codes, axis=0, return_index=True)
+    title = (f"{config.method} λ={float(config.coefs.rate.value):g}: {bits:.2f} bits, "
+             f"invariant MSE {mse:.3g}, ring score {out['ring_score']:.2f}")
+    out["cells_plot"] = cells.plot_cells(
+        os.path.join(workdir, "cells.png"), ids, mesh=mesh, lim=lim,
+        samples=data_lib.load_arrays(config.data, "test")["x"][:2000],
+        codebook=decode(uniq) if decode else None, code_bits=grid_bits[first], title=title)
+  print(f"banana {config.method}: {mse:.4g} invariant MSE ({out['distortion_bits']:.3f} bits), "
+        f"ring score {out['ring_score']:.3f} over {out['num_cells']} cells", flush=True)
+  return out

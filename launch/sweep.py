@@ -1,0 +1,182 @@
+"""λ sweep: `python launch/sweep.py --config=C.py[:arg] --values=V1,V2 [--field=F] [--seeds=0,1] --workdir=DIR`.
+
+Runs `train.train_and_eval` for every config × value × seed into
+`DIR/<field>=<value>/seed=<s>` (`DIR/<config name>/<field>=<value>/seed=<s>` with several configs:
+`--config` repeated or a comma list); finished runs are resumed (their stored report is read
+back). Then writes `DIR/sweep.json` (one row per run: rate, coded bits, distortion, accuracy; per
+config the AURD mean ± standard error over seeds, `evaluation.rd_curves.aurd_over_seeds`) and
+`DIR/rd_curve.png` (configs overlaid), and prints a table with each config's AURD.
+
+Axes of the RD curve (paper Sec. 5.1, App. E.1/E.3): rate = estimated bits −log2 q(ẑ) per example;
+distortion = the report's `distortion` (converted with `0.5·log2(2πe·MSE)` when the report says
+`distortion_is_mse`, as the authors' code does for Banana), else the probe error `1 − probe_accuracy`.
+With several configs, `aurd_common` also integrates every curve over the distortion interval that
+all of them cover (not in the paper; it removes the effect of different spans).
+"""
+import json
+import os
+import sys
+
+import numpy as np
+from absl import app, flags
+from ml_collections.config_flags import config_flags as config_flags_lib  # the parser of DEFINE_config_file
+
+from common import quiet_libraries, run_name
+from lossyless_jax.evaluation import rd_curves
+
+_CONFIG = flags.DEFINE_multi_string("config", None, "Config file(s) configs/<name>.py[:arg]; repeat or comma-separate.")
+_VALUES = flags.DEFINE_list("values", None, "Values of --field to sweep, e.g. 0.01,0.1,1.")
+_FIELD = flags.DEFINE_string("field", "coefs.rate.value", "Dotted config field to sweep (default λ on the rate).")
+_SEEDS = flags.DEFINE_list("seeds", ["0"], "Seeds (config.seed and config.data.seed).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Sweep directory (runs, sweep.json, rd_curve.png).")
+flags.mark_flags_as_required(["config", "values", "workdir"])
+
+
+def _parse(text: str, old):
+  """`text` as the type of the field's current value `old`."""
+  if isinstance(old, bool):
+    if text.lower() not in ("true", "false", "1", "0"):
+      raise ValueError(f"--values: {text!r} is not a boolean")
+    return text.lower() in ("true", "1")
+  return type(old)(text) if isinstance(old, (int, float, str)) else float(text)
+
+
+def run_config(path: str, field: str, value: str, seed: int):
+  """The config of one run: `path` loaded as launch/main.py does, `field` = `value`, seeds = `seed`."""
+  config = config_flags_lib.ConfigFileFlagParser(name="config").parse(path)
+  flat = config.to_dict()
+  node = flat
+  for part in field.split("."):
+    if not isinstance(node, dict) or part not in node:
+      raise ValueError(f"--field: {path} has no config field {field!r}")
+    node = node[part]
+  config.update_from_flattened_dict({field: _parse(value, node), "seed": seed, "data.seed": seed})
+  return config
+
+
+def _distortion(report: dict, path: str):
+  """(distortion, is_mse) of one report (see module doc)."""
+  if "distortion" in report:
+    return float(report["distortion"]), bool(report.get("distortion_is_mse", False))
+  if "probe_accuracy" in report:
+    return 1.0 - float(report["probe_accuracy"]), False
+  raise KeyError(f"{path}: the report has neither 'distortion' nor 'probe_accuracy'")
+
+
+def _x(distortions, is_mse: bool) -> np.ndarray:
+  """The RD curve's x axis: 0.5·log2(2πe·MSE) bits for MSEs, else the distortion itself."""
+  d = np.asarray(distortions, np.float64)
+  return rd_curves.mse_to_bits(d) if is_mse else d
+
+
+def _curves(rows: list[dict], name: str) -> tuple[list[int], list]:
+  """Seeds of config `name` and, per seed, its curve (distortions, rates)."""
+  mine = [r for r in rows if r["config"] == name]
+  seeds = sorted({r["seed"] for r in mine})
+  return seeds, [([r["distortion"] for r in mine if r["seed"] == s], [r["rate_bits"] for r in mine if r["seed"] == s])
+                 for s in seeds]
+
+
+def summarize(rows: list[dict]) -> dict:
+  """Per config: AURD mean ± s.e. over seeds (one RD curve per seed); with several configs also
+  `aurd_common_*` over the distortion interval that every curve covers."""
+  kinds = {r["distortion_is_mse"] for r in rows}
+  if len(kinds) != 1:
+    raise ValueError("the runs' reports disagree on whether the distortion is an MSE; sweep them separately")
+  is_mse = kinds.pop()
+  curves = {name: _curves(rows, name) for name in dict.fromkeys(r["config"] for r in rows)}
+  xs = [_x(d, is_mse) for _, cs in curves.values() for d, _ in cs]
+  lo, hi = max(float(x.min()) for x in xs), min(float(x.max()) for x in xs)
+  out = {}
+  for name, (seeds, cs) in curves.items():
+    res = rd_curves.aurd_over_seeds(cs, distortion_is_mse=is_mse)
+    out[name] = {"aurd_mean": res["aurd_mean"], "aurd_sem": res["aurd_sem"],
+                 "aurd_per_seed": [float(a) for a in res["aurd_per_seed"]], "seeds": seeds}
+    if len(curves) > 1 and lo < hi:
+      res = rd_curves.aurd_over_seeds(cs, distortion_is_mse=is_mse, distortion_range=(lo, hi))
+      out[name].update(aurd_common_mean=res["aurd_mean"], aurd_common_sem=res["aurd_sem"], common_range=[lo, hi])
+  return out
+
+
+def plot(rows: list[dict], summary: dict, path: str) -> str:
+  """Rate vs distortion per config: mean over seeds per value (± s.e. bars), seeds faint."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  mse = rows[0]["distortion_is_mse"]
+  fig, ax = plt.subplots(figsize=(6, 4.5))
+  for i, name in enumerate(summary):
+    mine = [r for r in rows if r["config"] == name]
+    colour = f"C{i}"
+    for s in summary[name]["seeds"]:
+      seed_rows = sorted((r for r in mine if r["seed"] == s), key=lambda r: r["distortion"])
+      ax.plot(_x([r["distortion"] for r in seed_rows], mse), [r["rate_bits"] for r in seed_rows],
+              color=colour, alpha=0.25, lw=0.8)
+    values = list(dict.fromkeys(r["value"] for r in mine))
+    xs = [_x([r["distortion"] for r in mine if r["value"] == v], mse) for v in values]
+    ys = [np.array([r["rate_bits"] for r in mine if r["value"] == v]) for v in values]
+    sem = lambda a: a.std(ddof=1) / np.sqrt(len(a)) if len(a) > 1 else 0.0
+    res = summary[name]
+    ax.errorbar([x.mean() for x in xs], [y.mean() for y in ys], xerr=[sem(x) for x in xs],
+                yerr=[sem(y) for y in ys], color=colour, marker="o", ms=4, lw=1.5, capsize=2,
+                label=f"{name}: AURD {res['aurd_mean']:.3g} ± {res['aurd_sem']:.2g}")
+  ax.set_xlabel("distortion: 0.5·log2(2πe·MSE) [bits]" if mse else "distortion: probe error")
+  ax.set_ylabel("rate [bits] (estimated)")
+  ax.legend(fontsize=8)
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path
+
+
+def table(summary: dict) -> str:
+  lines = [f"{'config':<24}{'AURD (mean ± s.e.)':>24}{'common-range AURD':>24}  seeds"]
+  for name, res in summary.items():
+    common = f"{res['aurd_common_mean']:.4g} ± {res['aurd_common_sem']:.2g}" if "aurd_common_mean" in res else "-"
+    lines.append(f"{name:<24}{res['aurd_mean']:>14.4g} ± {res['aurd_sem']:<7.2g}{common:>24}  {len(res['seeds'])}")
+  return "\n".join(lines)
+
+
+def sweep(paths: list[str], values: list[str], field: str, seeds: list[int], workdir: str) -> dict:
+  """Runs (or resumes) the sweep and writes `sweep.json` and `rd_curve.png` in `workdir`."""
+  from tqdm.auto import tqdm
+  from lossyless_jax import train
+  names = [run_name(p) for p in paths]
+  if len(set(names)) != len(names):
+    raise ValueError(f"--config: two configs share a run name: {names}")
+  # seed-major, then value, then config: an interrupted sweep holds comparable curves
+  jobs = [(p, n, v, s) for s in seeds for v in values for p, n in zip(paths, names)]
+  rows = []
+  bar = tqdm(jobs, unit="run", dynamic_ncols=True, file=sys.stdout)
+  for path, name, value, seed in bar:
+    bar.set_postfix_str(f"{name} {field}={value} seed={seed}")
+    run_dir = os.path.join(workdir, *([name] if len(paths) > 1 else []), f"{field}={value}", f"seed={seed}")
+    report = train.train_and_eval(run_config(path, field, value, seed), run_dir)
+    distortion, is_mse = _distortion(report, run_dir)
+    rows.append({"config": name, "value": value, "seed": seed, "workdir": run_dir,
+                 "rate_bits": float(report["bits_per_image_estimated"]),
+                 "coded_bits": float(report["bits_per_image_coded"]),
+                 "distortion": distortion, "distortion_is_mse": is_mse,
+                 "accuracy": report.get("probe_accuracy"), "ring_score": report.get("ring_score")})
+  bar.close()
+  summary = summarize(rows)
+  result = {"field": field, "values": values, "seeds": seeds, "configs": summary, "rows": rows,
+            "rd_curve": plot(rows, summary, os.path.join(workdir, "rd_curve.png"))}
+  with open(os.path.join(workdir, "sweep.json"), "w") as f:
+    json.dump(result, f, indent=1)
+  print(table(summary), flush=True)
+  return result
+
+
+def main(argv):
+  quiet_libraries()
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  paths = [p for item in _CONFIG.value for p in item.split(",") if p]
+  os.makedirs(_WORKDIR.value, exist_ok=True)
+  sweep(paths, _VALUES.value, _FIELD.value, [int(s) for s in _SEEDS.value], _WORKDIR.value)
+
+
+if __name__ == "__main__":
+  app.run(main)
