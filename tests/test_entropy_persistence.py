@@ -1,5 +1,6 @@
 """Acceptance 7: a bitstream decodes exactly after the model (params + tables) is saved with
 Orbax and restored in a fresh process."""
+
 import os
 import subprocess
 import sys
@@ -34,26 +35,32 @@ RESTORE_AND_DECODE = textwrap.dedent("""
 
 
 def test_decode_after_orbax_restore_in_new_process(tmp_path):
-    models = {"factorized": EntropyBottleneck(DIM),
-              "affine_hyperprior": AffinePrecision(VectorHyperprior(DIM, hidden=64))}
-    rng = np.random.default_rng(0)
-    expected = {}
-    checkpointer = ocp.StandardCheckpointer()
-    for name, model in models.items():
-        state = coding.make_model_state(numpy_params(model, DIM, seed=1, perturb=0.2))
-        z = rng.normal(0, 4, (257, DIM)).astype(np.float32)
-        z[3, 4] = -1.5e6  # an escaped symbol
-        data = coding.compress(state, z)
-        (tmp_path / f"{name}.bin").write_bytes(data)
-        np.save(tmp_path / f"{name}_latents.npy", z)
-        expected[name] = coding.quantize(state, z)
-        checkpointer.save(tmp_path / f"{name}_ckpt", state)
-    checkpointer.wait_until_finished()
-    env = dict(os.environ, JAX_PLATFORMS="cpu",
-               PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run([sys.executable, "-c", RESTORE_AND_DECODE, str(tmp_path), *models],
-                          env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in models:
-        decoded = np.load(tmp_path / f"{name}_decoded.npy")
-        np.testing.assert_array_equal(decoded, expected[name])
+  models = {
+    "factorized": EntropyBottleneck(DIM),
+    "affine_hyperprior": AffinePrecision(VectorHyperprior(DIM, hidden=64)),
+  }
+  rng = np.random.default_rng(0)
+  expected = {}
+  checkpointer = ocp.StandardCheckpointer()
+  for name, model in models.items():
+    state = coding.make_model_state(numpy_params(model, DIM, seed=1, perturb=0.2))
+    z = rng.normal(0, 4, (257, DIM)).astype(np.float32)
+    z[3, 4] = -1.5e6  # an escaped symbol
+    data = coding.compress(state, z)
+    (tmp_path / f"{name}.bin").write_bytes(data)
+    np.save(tmp_path / f"{name}_latents.npy", z)
+    expected[name] = coding.quantize(state, z)
+    checkpointer.save(tmp_path / f"{name}_ckpt", state)
+  checkpointer.wait_until_finished()
+  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
+  proc = subprocess.run(
+    [sys.executable, "-c", RESTORE_AND_DECODE, str(tmp_path), *models],
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  for name in models:
+    decoded = np.load(tmp_path / f"{name}_decoded.npy")
+    np.testing.assert_array_equal(decoded, expected[name])

@@ -39,6 +39,7 @@ exception                      ``reason``                when
 A wrong decode is never silent: anything that passes both CRCs and the fingerprint but
 decodes to other symbols than were encoded fails the symbol CRC.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,18 +47,18 @@ import struct
 import zlib
 
 __all__ = [
-    "MAGIC",
-    "FORMAT_VERSION",
-    "BitstreamError",
-    "NotABitstreamError",
-    "UnsupportedVersionError",
-    "TruncatedBitstreamError",
-    "CorruptedBitstreamError",
-    "ForeignModelError",
-    "Header",
-    "pack",
-    "read_header",
-    "unpack",
+  "MAGIC",
+  "FORMAT_VERSION",
+  "BitstreamError",
+  "NotABitstreamError",
+  "UnsupportedVersionError",
+  "TruncatedBitstreamError",
+  "CorruptedBitstreamError",
+  "ForeignModelError",
+  "Header",
+  "pack",
+  "read_header",
+  "unpack",
 ]
 
 MAGIC = b"LJXB"
@@ -69,137 +70,146 @@ _MAX_HEADER = _FIXED.size + 8 * (MAX_NDIM + MAX_PAYLOADS) + 4
 
 
 class BitstreamError(ValueError):
-    """A compressed file cannot be decoded; ``reason`` says why (see module docstring)."""
+  """A compressed file cannot be decoded; ``reason`` says why (see module docstring)."""
 
-    reason = "invalid"
+  reason = "invalid"
 
-    def __init__(self, message: str):
-        super().__init__(f"{message} [reason: {self.reason}]")
+  def __init__(self, message: str):
+    super().__init__(f"{message} [reason: {self.reason}]")
 
 
 class NotABitstreamError(BitstreamError):
-    reason = "bad_magic"
+  reason = "bad_magic"
 
 
 class UnsupportedVersionError(BitstreamError):
-    reason = "unsupported_version"
+  reason = "unsupported_version"
 
 
 class TruncatedBitstreamError(BitstreamError):
-    reason = "truncated"
+  reason = "truncated"
 
 
 class CorruptedBitstreamError(BitstreamError):
-    reason = "corrupted"
+  reason = "corrupted"
 
 
 class ForeignModelError(BitstreamError):
-    reason = "foreign_model"
+  reason = "foreign_model"
 
 
 @dataclasses.dataclass(frozen=True)
 class Header:
-    """Parsed header of a compressed file."""
+  """Parsed header of a compressed file."""
 
-    version: int
-    kind: int
-    fingerprint: bytes
-    symbols_crc: int
-    shape: tuple[int, ...]
-    payload_lengths: tuple[int, ...]
-    header_length: int
+  version: int
+  kind: int
+  fingerprint: bytes
+  symbols_crc: int
+  shape: tuple[int, ...]
+  payload_lengths: tuple[int, ...]
+  header_length: int
 
-    @property
-    def total_length(self) -> int:
-        return self.header_length + sum(self.payload_lengths) + 4
+  @property
+  def total_length(self) -> int:
+    return self.header_length + sum(self.payload_lengths) + 4
 
 
-def pack(kind: int, fingerprint: bytes, shape: tuple[int, ...], payloads: list[bytes],
-         symbols_crc: int) -> bytes:
-    """Assemble a version-1 file."""
-    if len(fingerprint) != 16:
-        raise ValueError(f"fingerprint must be 16 bytes, got {len(fingerprint)}")
-    if not 1 <= len(shape) <= MAX_NDIM:
-        raise ValueError(f"latent ndim must be in 1..{MAX_NDIM}, got shape {shape}")
-    if not 1 <= len(payloads) <= MAX_PAYLOADS:
-        raise ValueError(f"need 1..{MAX_PAYLOADS} payloads, got {len(payloads)}")
-    header_length = _FIXED.size + 8 * (len(shape) + len(payloads)) + 4
-    head = _FIXED.pack(MAGIC, FORMAT_VERSION, header_length, kind, 0, len(shape), len(payloads),
-                       bytes(fingerprint), symbols_crc & 0xFFFFFFFF)
-    head += struct.pack(f"<{len(shape)}Q", *shape)
-    head += struct.pack(f"<{len(payloads)}Q", *(len(p) for p in payloads))
-    head += struct.pack("<I", zlib.crc32(head))
-    body = b"".join(payloads)
-    return head + body + struct.pack("<I", zlib.crc32(body))
+def pack(kind: int, fingerprint: bytes, shape: tuple[int, ...], payloads: list[bytes], symbols_crc: int) -> bytes:
+  """Assemble a version-1 file."""
+  if len(fingerprint) != 16:
+    raise ValueError(f"fingerprint must be 16 bytes, got {len(fingerprint)}")
+  if not 1 <= len(shape) <= MAX_NDIM:
+    raise ValueError(f"latent ndim must be in 1..{MAX_NDIM}, got shape {shape}")
+  if not 1 <= len(payloads) <= MAX_PAYLOADS:
+    raise ValueError(f"need 1..{MAX_PAYLOADS} payloads, got {len(payloads)}")
+  header_length = _FIXED.size + 8 * (len(shape) + len(payloads)) + 4
+  head = _FIXED.pack(
+    MAGIC,
+    FORMAT_VERSION,
+    header_length,
+    kind,
+    0,
+    len(shape),
+    len(payloads),
+    bytes(fingerprint),
+    symbols_crc & 0xFFFFFFFF,
+  )
+  head += struct.pack(f"<{len(shape)}Q", *shape)
+  head += struct.pack(f"<{len(payloads)}Q", *(len(p) for p in payloads))
+  head += struct.pack("<I", zlib.crc32(head))
+  body = b"".join(payloads)
+  return head + body + struct.pack("<I", zlib.crc32(body))
 
 
 def read_header(data: bytes) -> Header:
-    """Parse and validate the header (magic, version, header CRC, fields); no payload checks."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"compressed data must be bytes, got {type(data).__name__}")
-    data = bytes(data)
-    n = len(data)
-    if n < len(MAGIC):
-        if MAGIC.startswith(data) and n > 0:
-            raise TruncatedBitstreamError(f"input is {n} bytes: too short to hold a header")
-        raise NotABitstreamError(f"input of {n} bytes is not a lossyless_jax bitstream")
-    if data[:4] != MAGIC:
-        raise NotABitstreamError(f"bad magic bytes {data[:4]!r} (expected {MAGIC!r}): not a "
-                                 "lossyless_jax bitstream")
-    if n < 8:
-        raise TruncatedBitstreamError(f"input is {n} bytes: too short to hold a header")
-    version, header_length = struct.unpack_from("<HH", data, 4)
-    if version == 0 or version > FORMAT_VERSION:
-        raise UnsupportedVersionError(
-            f"bitstream format version {version} is not supported by this reader (reads "
-            f"version {FORMAT_VERSION}); it was written by "
-            f"{'a newer' if version > FORMAT_VERSION else 'an invalid'} lossyless_jax")
-    if not _FIXED.size + 8 * 2 + 4 <= header_length <= _MAX_HEADER:
-        raise CorruptedBitstreamError(f"header length field {header_length} is invalid")
-    if n < header_length:
-        raise TruncatedBitstreamError(f"input is {n} bytes but the header alone is "
-                                      f"{header_length} bytes")
-    (stored_crc,) = struct.unpack_from("<I", data, header_length - 4)
-    if zlib.crc32(data[:header_length - 4]) != stored_crc:
-        raise CorruptedBitstreamError("header CRC32 mismatch: the header is damaged")
-    (_, _, _, kind, flags, ndim, num_payloads, fp, symbols_crc) = _FIXED.unpack_from(data, 0)
-    if flags != 0:
-        raise CorruptedBitstreamError(f"reserved flags are {flags}, expected 0")
-    if not (1 <= ndim <= MAX_NDIM and 1 <= num_payloads <= MAX_PAYLOADS) or \
-            header_length != _FIXED.size + 8 * (ndim + num_payloads) + 4:
-        raise CorruptedBitstreamError(f"inconsistent header: ndim={ndim}, payloads={num_payloads}, "
-                                      f"header length={header_length}")
-    shape = struct.unpack_from(f"<{ndim}Q", data, _FIXED.size)
-    lengths = struct.unpack_from(f"<{num_payloads}Q", data, _FIXED.size + 8 * ndim)
-    return Header(version, kind, bytes(fp), symbols_crc, tuple(shape), tuple(lengths),
-                  header_length)
+  """Parse and validate the header (magic, version, header CRC, fields); no payload checks."""
+  if not isinstance(data, (bytes, bytearray, memoryview)):
+    raise TypeError(f"compressed data must be bytes, got {type(data).__name__}")
+  data = bytes(data)
+  n = len(data)
+  if n < len(MAGIC):
+    if MAGIC.startswith(data) and n > 0:
+      raise TruncatedBitstreamError(f"input is {n} bytes: too short to hold a header")
+    raise NotABitstreamError(f"input of {n} bytes is not a lossyless_jax bitstream")
+  if data[:4] != MAGIC:
+    raise NotABitstreamError(f"bad magic bytes {data[:4]!r} (expected {MAGIC!r}): not a lossyless_jax bitstream")
+  if n < 8:
+    raise TruncatedBitstreamError(f"input is {n} bytes: too short to hold a header")
+  version, header_length = struct.unpack_from("<HH", data, 4)
+  if version == 0 or version > FORMAT_VERSION:
+    raise UnsupportedVersionError(
+      f"bitstream format version {version} is not supported by this reader (reads "
+      f"version {FORMAT_VERSION}); it was written by "
+      f"{'a newer' if version > FORMAT_VERSION else 'an invalid'} lossyless_jax"
+    )
+  if not _FIXED.size + 8 * 2 + 4 <= header_length <= _MAX_HEADER:
+    raise CorruptedBitstreamError(f"header length field {header_length} is invalid")
+  if n < header_length:
+    raise TruncatedBitstreamError(f"input is {n} bytes but the header alone is {header_length} bytes")
+  (stored_crc,) = struct.unpack_from("<I", data, header_length - 4)
+  if zlib.crc32(data[: header_length - 4]) != stored_crc:
+    raise CorruptedBitstreamError("header CRC32 mismatch: the header is damaged")
+  (_, _, _, kind, flags, ndim, num_payloads, fp, symbols_crc) = _FIXED.unpack_from(data, 0)
+  if flags != 0:
+    raise CorruptedBitstreamError(f"reserved flags are {flags}, expected 0")
+  if (
+    not (1 <= ndim <= MAX_NDIM and 1 <= num_payloads <= MAX_PAYLOADS)
+    or header_length != _FIXED.size + 8 * (ndim + num_payloads) + 4
+  ):
+    raise CorruptedBitstreamError(
+      f"inconsistent header: ndim={ndim}, payloads={num_payloads}, header length={header_length}"
+    )
+  shape = struct.unpack_from(f"<{ndim}Q", data, _FIXED.size)
+  lengths = struct.unpack_from(f"<{num_payloads}Q", data, _FIXED.size + 8 * ndim)
+  return Header(version, kind, bytes(fp), symbols_crc, tuple(shape), tuple(lengths), header_length)
 
 
-def unpack(data: bytes, expected_fingerprint: bytes | None = None,
-           expected_kind: int | None = None) -> tuple[Header, list[bytes]]:
-    """Validate a whole file and split it into ``(header, payloads)``."""
-    header = read_header(data)
-    data = bytes(data)
-    if expected_fingerprint is not None and header.fingerprint != bytes(expected_fingerprint):
-        raise ForeignModelError(
-            f"bitstream was written with coding tables {header.fingerprint.hex()}, but the "
-            f"decoder has tables {bytes(expected_fingerprint).hex()} (another model, or tables "
-            "rebuilt since encoding)")
-    if expected_kind is not None and header.kind != expected_kind:
-        raise ForeignModelError(f"bitstream is for model kind {header.kind}, the decoder's "
-                                f"tables are kind {expected_kind}")
-    total = header.total_length
-    if len(data) < total:
-        raise TruncatedBitstreamError(f"input is {len(data)} bytes, the header announces {total}")
-    if len(data) > total:
-        raise CorruptedBitstreamError(f"{len(data) - total} unexpected trailing bytes after the "
-                                      "payload CRC")
-    body = data[header.header_length:total - 4]
-    (stored,) = struct.unpack_from("<I", data, total - 4)
-    if zlib.crc32(body) != stored:
-        raise CorruptedBitstreamError("payload CRC32 mismatch: the payload is damaged")
-    payloads, offset = [], 0
-    for length in header.payload_lengths:
-        payloads.append(body[offset:offset + length])
-        offset += length
-    return header, payloads
+def unpack(
+  data: bytes, expected_fingerprint: bytes | None = None, expected_kind: int | None = None
+) -> tuple[Header, list[bytes]]:
+  """Validate a whole file and split it into ``(header, payloads)``."""
+  header = read_header(data)
+  data = bytes(data)
+  if expected_fingerprint is not None and header.fingerprint != bytes(expected_fingerprint):
+    raise ForeignModelError(
+      f"bitstream was written with coding tables {header.fingerprint.hex()}, but the "
+      f"decoder has tables {bytes(expected_fingerprint).hex()} (another model, or tables "
+      "rebuilt since encoding)"
+    )
+  if expected_kind is not None and header.kind != expected_kind:
+    raise ForeignModelError(f"bitstream is for model kind {header.kind}, the decoder's tables are kind {expected_kind}")
+  total = header.total_length
+  if len(data) < total:
+    raise TruncatedBitstreamError(f"input is {len(data)} bytes, the header announces {total}")
+  if len(data) > total:
+    raise CorruptedBitstreamError(f"{len(data) - total} unexpected trailing bytes after the payload CRC")
+  body = data[header.header_length : total - 4]
+  (stored,) = struct.unpack_from("<I", data, total - 4)
+  if zlib.crc32(body) != stored:
+    raise CorruptedBitstreamError("payload CRC32 mismatch: the payload is damaged")
+  payloads, offset = [], 0
+  for length in header.payload_lengths:
+    payloads.append(body[offset : offset + length])
+    offset += length
+  return header, payloads
