@@ -73,22 +73,27 @@ def test_tiny_vic_report_contract_and_real_coding():
     assert 0.0 <= r["accuracy"] <= 1.0
 
 
-def _loss_and_grads(name, arg="tiny", **overrides):
+def _setup(name, arg="tiny", **overrides):
+  """(config, method, batch, params, state, ctx) of a config with dotted-field overrides."""
   config = load_config(name, arg)
   for k, v in overrides.items():
-    target = config
     *path, last = k.split(".")
+    target = config
     for p in path:
       target = target[p]
     target[last] = v
   method = methods.get(config.method)
   from lossyless_jax import data
-  batch = next(data.build(config.data, "train"))
+  batch = {k: jnp.asarray(v) for k, v in next(data.build(config.data, "train")).items()}
   params, state = method.init(jax.random.PRNGKey(0), batch, config)
   ctx = methods.StepContext(step=jnp.int32(5), coefs={"rate": jnp.float32(0.1)}, config=config)
+  return config, method, batch, params, state, ctx
+
+
+def _loss_and_grads(name, arg="tiny", **overrides):
+  config, method, batch, params, state, ctx = _setup(name, arg, **overrides)
   fn = jax.jit(lambda p, s, b, r: jax.value_and_grad(method.loss, has_aux=True)(p, s, b, r, ctx))
-  (value, (metrics, new_state)), grads = fn(params, state, {k: jnp.asarray(v) for k, v in batch.items()},
-                                            jax.random.PRNGKey(1))
+  (value, (metrics, new_state)), grads = fn(params, state, batch, jax.random.PRNGKey(1))
   return config, params, state, value, metrics, new_state, grads
 
 
@@ -108,18 +113,7 @@ def test_bince_loss_has_temperature_head_and_finite_gradients():
 
 
 def _distortion(name, **overrides):
-  config = load_config(name, "tiny")
-  for k, v in overrides.items():
-    *path, last = k.split(".")
-    target = config
-    for p in path:
-      target = target[p]
-    target[last] = v
-  method = methods.get(config.method)
-  from lossyless_jax import data
-  batch = {k: jnp.asarray(v) for k, v in next(data.build(config.data, "train")).items()}
-  params, state = method.init(jax.random.PRNGKey(0), batch, config)
-  ctx = methods.StepContext(step=jnp.int32(5), coefs={"rate": jnp.float32(0.1)}, config=config)
+  _, method, batch, params, state, ctx = _setup(name, **overrides)
   _, (metrics, _) = jax.jit(lambda p, s, b, r: method.loss(p, s, b, r, ctx))(params, state, batch, jax.random.PRNGKey(1))
   return float(metrics["distortion"]), batch
 

@@ -131,15 +131,19 @@ def _tableset(section: Mapping[str, Any]) -> _TableSet:
   starts = np.ascontiguousarray(section["starts"], np.int64)
   kmin = np.ascontiguousarray(section["kmin"], np.int64)
   key = hashlib.sha1(counts.tobytes() + b"|" + starts.tobytes() + b"|" + kmin.tobytes()).digest()
-  ts = _CACHE.get(key)
-  if ts is None:
-    ts = _TableSet(counts, starts, kmin)
-    _CACHE[key] = ts
-    while len(_CACHE) > 16:
-      _CACHE.popitem(last=False)
+  return _cached(_CACHE, 16, key, lambda: _TableSet(counts, starts, kmin))
+
+
+def _cached(cache, size: int, key: bytes, make):
+  """``cache[key]``, built with ``make()`` on a miss; least recently used entries beyond ``size`` go."""
+  value = cache.get(key)
+  if value is None:
+    value = cache[key] = make()
+    while len(cache) > size:
+      cache.popitem(last=False)
   else:
-    _CACHE.move_to_end(key)
-  return ts
+    cache.move_to_end(key)
+  return value
 
 
 _NBITS: list[Any] = []
@@ -270,17 +274,12 @@ def _categorical_tableset(pmf) -> _TableSet:
   p = np.ascontiguousarray(pmf, dtype=np.float64)
   if p.ndim != 1 or p.size < 1:
     raise ValueError(f"pmf must be a non-empty 1-D array, got shape {p.shape}")
-  key = hashlib.sha1(p.tobytes()).digest()
-  ts = _CAT_CACHE.get(key)
-  if ts is None:
+
+  def make():
     counts, length = categorical_table(p)
-    ts = _TableSet(counts, np.array([0, length + 1]), np.zeros(1, np.int64))
-    _CAT_CACHE[key] = ts
-    while len(_CAT_CACHE) > 8:
-      _CAT_CACHE.popitem(last=False)
-  else:
-    _CAT_CACHE.move_to_end(key)
-  return ts
+    return _TableSet(counts, np.array([0, length + 1]), np.zeros(1, np.int64))
+
+  return _cached(_CAT_CACHE, 8, hashlib.sha1(p.tobytes()).digest(), make)
 
 
 def encode_categorical(symbols: np.ndarray, pmf: np.ndarray) -> bytes:
