@@ -16,6 +16,7 @@ setuptools.setup(
         "orbax-checkpoint>=0.11,<0.13",
         "ml-collections>=1.0,<2",
         "chex>=0.1.89,<0.2",
+        "dm-pix>=0.4.4,<0.5",
         "absl-py>=2.1",
         "numpy>=2.0",
         "tensorflow-cpu>=2.18,<2.22",

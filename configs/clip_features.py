@@ -14,12 +14,12 @@ import os
 
 import numpy as np
 
-from lossyless_jax.methods import lossyless
+from lossyless_jax.methods.lossyless import defaults
 
 
 def get_config(arg: str = ""):
   path, _, size = arg.partition(",")
-  c = lossyless.base_lossyless_config("staggered", lmbda=0.05, num_steps=3000)
+  c = defaults.config("staggered", lmbda=0.05, num_steps=3000)
   c.data.name = "npz_features"
   c.data.options.path = path
   c.data.batch_size = 128
@@ -38,8 +38,9 @@ def get_config(arg: str = ""):
   c.model.eval.train_copies = 1
   c.model.eval.test_copies = 1
   c.model.eval.chunk = 512
+  c.model.eval.splits = ("train", "test")
   if size == "tiny":
-    lossyless.tiny(c)
+    defaults.tiny(c)
     c.data.batch_size = 32
     c.data.eval_batch_size = 32
     c.model.eval.chunk = 64

@@ -1,17 +1,23 @@
 """COMMAND: python launch/main.py --config=configs/digits_bince.py
 
-BINCE: two augmented views through the same bottleneck, NT-Xent over 2B-2 in-batch negatives, on augmented scikit-learn digits (16×16, 'mnist_small' augmentations at train and test
-time); factorized entropy bottleneck; then the full evaluation (real bitstreams, probes on the
-decoded representations, PNG/JPEG/WebP baselines) and a printed table. ~10 minutes on 2 CPU cores.
+BINCE (paper Eq. 9, Alg. 3) on the digits of configs/digits_vic.py: two augmented views through
+the same bottleneck, a projection head z -> 128 -> max(10, z_dim/2), cosine NT-Xent over the
+2B−2 in-batch negatives with a learnable temperature (init 0.07, floor 0.01); no decoder.
 `:tiny` shrinks it to a few steps (tests).
 
-λ/β convention (paper §2.5): `coefs.rate.value` = λ = 1/β, the coefficient on the rate in nats;
-L = distortion / loss.distortion_factor + λ · rate (code factor_beta: VIC 1, VC 0.5, BINCE 0.003).
+λ/β convention (paper §2.5): `coefs.rate.value` = λ = 1/β on the rate in nats;
+L = InfoNCE / 0.003 + λ·rate (the authors' factor_beta 0.003 for BINCE).
 """
-from lossyless_jax.methods import lossyless
+from lossyless_jax import config as config_lib
 
 
 def get_config(arg: str = ""):
-  # λ (= 1/β of the paper's Eq. 8/9) on the rate in nats, with linear warm-up over 10 % of
-  # training, is set per method in `lossyless.digits_config` (`c.coefs.rate.value`).
-  return lossyless.digits_config("bince", arg)
+  c = config_lib.load("configs/digits_vic.py" + (f":{arg}" if arg else ""))
+  c.method = c.loss.kind = "bince"
+  c.loss.distortion_factor = 0.003
+  c.coefs.rate.value = 40.0  # λ
+  c.model.proj_hidden, c.model.proj_dim = 128, 0  # 0: max(10, z_dim // 2)
+  c.loss.init_temperature, c.loss.min_temperature = 0.07, 0.01
+  c.loss.effective_batch_size = 0  # ML-CPC reweighting off (the authors' "BINCE_basic")
+  c.model.eval.cnn_on_reconstructions = False
+  return c

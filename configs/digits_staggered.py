@@ -1,26 +1,30 @@
-"""COMMAND: python launch/main.py --config=configs/digits_bince.py --workdir=workdirs/digits_bince && python launch/main.py --config=configs/digits_staggered.py:workdirs/digits_bince
+"""COMMAND: python launch/main.py --config=configs/digits_staggered_encoder.py --workdir=workdirs/digits_staggered_encoder && python launch/main.py --config=configs/digits_staggered.py --workdir=workdirs/digits_staggered
 
-The staggered "lossy-Z" recipe (paper §2.6, Table 7 "staggered"): the encoder of a finished digits
-run (the `arg`, a workdir; default `workdirs/digits_bince`) is frozen; an affine precision
-(z + b)·exp(s) + factorized entropy bottleneck is trained on its representations of the augmented
-digits with the L1 feature distortion ‖z − ẑ‖₁, then evaluated like the end-to-end runs.
+Step 2 of the staggered "lossy-Z" recipe (paper §2.6, Table 7 "staggered"): the encoder of step
+1 (configs/digits_staggered_encoder.py, trained without a rate term; the `arg` names its workdir,
+default `workdirs/digits_staggered_encoder`) is frozen; an affine precision (z + b)·exp(s) and a
+factorized entropy bottleneck are trained on its representations of the augmented digits with
+the L1 feature distortion ‖z − ẑ‖₁, then evaluated like the end-to-end runs.
+`:<workdir>,tiny` shrinks it (tests).
 
-λ/β convention (paper §2.5, code and Source Code 2): L = ‖z − ẑ‖₁ + λ·rate_nats with λ =
-`coefs.rate.value` on the **rate** (λ ∈ {1e-2, 5e-2, 1e-1}; larger λ = fewer bits).
+λ/β convention (paper §2.6, Source Code 2): L = ‖z − ẑ‖₁ + λ·rate_nats with λ = `coefs.rate.value`
+on the **rate** (the paper uses λ ∈ {1e-2, 5e-2, 1e-1}; larger λ = fewer bits).
 """
-from lossyless_jax.methods import lossyless
+from lossyless_jax import config as config_lib
 
 
 def get_config(arg: str = ""):
   workdir, _, size = arg.partition(",")
-  c = lossyless.digits_config("staggered", "tiny" if size == "tiny" else "")
-  c.model.encoder_workdir = workdir or "workdirs/digits_bince"  # must match model.encoder/channels/z_dim
+  c = config_lib.load("configs/digits_vic.py" + (f":{size}" if size else ""))
+  c.method = c.loss.kind = "staggered"
+  c.loss.distortion_factor = 1.0
+  c.model.encoder_workdir = workdir or "workdirs/digits_staggered_encoder"  # same encoder/channels/z_dim
   c.model.affine = True  # learned rounding precision of the frozen representation
   c.coefs.rate.value = 0.05  # λ on the rate
-  c.coefs.rate.warmup_steps = 0 if size == "tiny" else c.coefs.rate.warmup_steps
   if size != "tiny":
-    c.num_steps = 1000
-    c.eval_every = c.checkpoint.every = 1000
+    c.num_steps = c.eval_every = c.checkpoint.every = 1000
+    c.coefs.rate.warmup_steps = 100
   c.model.eval.cnn_on_reconstructions = False
   c.model.eval.classical = ()
+  c.model.eval.uncompressed = False
   return c

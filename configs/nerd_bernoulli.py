@@ -2,9 +2,10 @@
 
 COMMAND: python launch/main.py --config=configs/nerd_bernoulli.py
 
-The reproduction is relaxed to y ∈ [0, 1] with d = |x - y| (same R(D) as Hamming). A sigmoid
-generator whose outputs start spread over [0, 1] (pre-activation × 10) avoids the collapse to
-the zero-rate point (nerd.md §6.3, item 5). Slopes β̃ ∈ {-2, -3} nats per unit Hamming distortion.
+The reproduction is relaxed to y ∈ [0, 1] with d = |x - y| (same R(D) as Hamming: d is linear in
+y, so rounding y at random keeps the distortion). A sigmoid generator whose outputs start spread
+over [0, 1] (pre-activation × 10) avoids the collapse to the zero-rate point (with all outputs equal
+every sample gets the same gradient). Slopes β̃ ∈ {-2, -3} nats per unit Hamming distortion.
 """
 from lossyless_jax.methods import nerd
 

@@ -1,7 +1,8 @@
 """COMMAND: python launch/main.py --config=configs/wgan_gp_mnist.py --config.data.data_dir=DIR
 
 WGAN-GP pretraining of NERD's DCGAN generator on MNIST (`:fashion_mnist`, `:svhn_cropped` likewise),
-the authors' initialisation of every image generator (nerd.md §3.2): 32×32 images in [0, 1],
+the authors' initialisation of every image generator (their README and `wgan_gp.py`; the paper does
+not mention it): 32×32 images in [0, 1],
 generator latent 128 and width c_d = 32 (as `configs/nerd_mnist.py`), critic of width 32, n_critic = 5
 critic batches of 64 per generator step, gradient penalty λ = 10, Adam(1e-4, β = (0.5, 0.999)),
 200 epochs. The dataset must be prepared with `tfds build mnist --data_dir=DIR`. Then

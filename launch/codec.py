@@ -5,30 +5,37 @@ COMMAND: python launch/codec.py compress --workdir=workdirs/digits_vic --split=t
 Subcommands (the workdir is a finished run of a lossyless config; its report wrote
 ``compressor.msgpack``):
 
-  compress   --workdir W --split S --out F       the split's fixed evaluation views (same
+  compress   --workdir=W --split=S --out=F       the split's fixed evaluation views (same
              augmentations as the evaluation) -> encoder -> one bitstream file F
-  decompress --workdir W --file F --out R.npz    F -> the decoded representations ``z_hat``
+  decompress --workdir=W --file=F --out=R.npz    F -> the decoded representations ``z_hat``
              (exactly those the evaluation's probes used: ``W/representations.npz``)
   inspect    F                                   the file's header as JSON (no model needed)
-  probe      --workdir W --train F1 --test F2    train a linear probe on decoded F1, test on F2
-             (labels from the splits named by --train-split / --test-split) and print accuracy
+  probe      --workdir=W --train=F1 --test=F2    train a linear probe on decoded F1, test on F2
+             (labels from the splits named by --train_split / --test_split) and print accuracy
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import sys
 
 import numpy as np
+from absl import app, flags
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+_WORKDIR = flags.DEFINE_string("workdir", None, "A finished run of a lossyless config.")
+_SPLIT = flags.DEFINE_string("split", "test", "compress: the split to code.")
+_OUT = flags.DEFINE_string("out", None, "compress: the file to write; decompress: the .npz to write.")
+_FILE = flags.DEFINE_string("file", None, "decompress: the file to decode.")
+_TRAIN = flags.DEFINE_string("train", None, "probe: the coded train file.")
+_TEST = flags.DEFINE_string("test", None, "probe: the coded test file.")
+_TRAIN_SPLIT = flags.DEFINE_string("train_split", "train", "probe: the split the train file's labels come from.")
+_TEST_SPLIT = flags.DEFINE_string("test_split", "test", "probe: the split the test file's labels come from.")
+_EPOCHS = flags.DEFINE_integer("epochs", 300, "probe: epochs of the linear probe.")
+COMMANDS = ("compress", "decompress", "inspect", "probe")
 
 
 def _load(workdir):
-  from lossyless_jax.methods import lossyless, lossyless_eval
-  params, model_state, config = lossyless.load_workdir_params(workdir)
-  return params, model_state, config, lossyless_eval
+  from lossyless_jax.methods.lossyless import evaluate, model
+  params, model_state, config = model.load_workdir_params(workdir)
+  return params, model_state, config, evaluate
 
 
 def compress(workdir: str, split: str, out: str) -> dict:
@@ -86,39 +93,34 @@ def _labels(config, split, n):
   return np.tile(y, n // len(y))
 
 
-def main(argv=None) -> int:
-  p = argparse.ArgumentParser(prog="codec.py", description=__doc__.split("\n")[0])
-  sub = p.add_subparsers(dest="cmd", required=True)
-  c = sub.add_parser("compress")
-  c.add_argument("--workdir", required=True)
-  c.add_argument("--split", default="test")
-  c.add_argument("--out", required=True)
-  d = sub.add_parser("decompress")
-  d.add_argument("--workdir", required=True)
-  d.add_argument("--file", required=True)
-  d.add_argument("--out", required=True)
-  i = sub.add_parser("inspect")
-  i.add_argument("file")
-  pr = sub.add_parser("probe")
-  pr.add_argument("--workdir", required=True)
-  pr.add_argument("--train", required=True)
-  pr.add_argument("--test", required=True)
-  pr.add_argument("--train-split", default="train")
-  pr.add_argument("--test-split", default="test")
-  pr.add_argument("--epochs", type=int, default=300)
-  a = p.parse_args(argv)
-  if a.cmd == "compress":
-    out = compress(a.workdir, a.split, a.out)
-  elif a.cmd == "decompress":
-    z = decompress(a.workdir, a.file, a.out)
-    out = {"out": a.out, "shape": list(z.shape)}
-  elif a.cmd == "inspect":
-    out = inspect(a.file)
+def _need(*names):
+  missing = [n for n in names if flags.FLAGS[n].value is None]
+  if missing:
+    raise app.UsageError(f"missing --{', --'.join(missing)}")
+
+
+def main(argv):
+  if len(argv) < 2 or argv[1] not in COMMANDS:
+    raise app.UsageError(f"the first argument is the command: one of {', '.join(COMMANDS)}")
+  cmd = argv[1]
+  if cmd == "inspect":
+    if len(argv) != 3:
+      raise app.UsageError("inspect takes one file: codec.py inspect FILE")
+    out = inspect(argv[2])
+  elif len(argv) > 2:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[2:])}")
+  elif cmd == "compress":
+    _need("workdir", "out")
+    out = compress(_WORKDIR.value, _SPLIT.value, _OUT.value)
+  elif cmd == "decompress":
+    _need("workdir", "file", "out")
+    z = decompress(_WORKDIR.value, _FILE.value, _OUT.value)
+    out = {"out": _OUT.value, "shape": list(z.shape)}
   else:
-    out = probe(a.workdir, a.train, a.test, a.train_split, a.test_split, a.epochs)
+    _need("workdir", "train", "test")
+    out = probe(_WORKDIR.value, _TRAIN.value, _TEST.value, _TRAIN_SPLIT.value, _TEST_SPLIT.value, _EPOCHS.value)
   print(json.dumps(out, indent=1))
-  return 0
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  app.run(main)

@@ -105,21 +105,21 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
-def _check(value, ref, path: str):
-  if any(path == f or path.startswith(f + ".") for f in _FREE_FORM):
+def _check(value, ref, path: str, free_form=_FREE_FORM):
+  if any(path == f or path.startswith(f + ".") for f in free_form):
     return
   if isinstance(ref, ml_collections.ConfigDict):
     if not isinstance(value, ml_collections.ConfigDict):
       raise ConfigError(f"config.{path}: expected a ConfigDict section, got {type(value).__name__}")
     for key in value.keys():
       sub = f"{path}.{key}" if path else key
-      if any(sub == f or sub.startswith(f + ".") for f in _FREE_FORM):
+      if any(sub == f or sub.startswith(f + ".") for f in free_form):
         continue
       if key not in ref:
         close = difflib.get_close_matches(key, list(ref.keys()), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else f"; valid fields: {', '.join(sorted(ref.keys()))}"
         raise ConfigError(f"config.{sub}: unknown field{hint}")
-      _check(value[key], ref[key], sub)
+      _check(value[key], ref[key], sub, free_form)
     return
   if ref is None or value is None:
     return
@@ -128,6 +128,12 @@ def _check(value, ref, path: str):
       not isinstance(value, type(ref)) and not (isinstance(ref, float) and isinstance(value, numbers))
       and not (isinstance(ref, (tuple, list)) and isinstance(value, (tuple, list)))):
     raise ConfigError(f"config.{path}: expected {type(ref).__name__}, got {type(value).__name__} ({value!r})")
+
+
+def check_section(value, reference: ml_collections.ConfigDict, path: str) -> None:
+  """Checks a method's own section (``model``, ``loss``) against its reference defaults: an
+  unknown field (with close matches) or a value of the wrong type raises ConfigError."""
+  _check(value, reference, path, free_form=())
 
 
 def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

@@ -79,6 +79,8 @@ def train_and_eval(config, workdir: str) -> dict:
   """Trains `config.method` in `workdir` (resuming if it holds a checkpoint); returns the report."""
   config = config_lib.validate(config)
   method = methods.get(config.method)
+  if method.validate is not None:
+    method.validate(config)
   parallel.initialize(**config.distributed.to_dict())
   mesh = parallel.make_mesh()
   pi, pc = jax.process_index(), jax.process_count()

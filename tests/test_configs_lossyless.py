@@ -11,7 +11,7 @@ from lossyless_jax import config as config_lib
 from lossyless_jax import methods, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NAMES = ["digits_vic", "digits_vc", "digits_bince", "digits_supervised", "digits_staggered",
+NAMES = ["digits_vic", "digits_vc", "digits_bince", "digits_supervised", "digits_staggered_encoder", "digits_staggered",
          "mnist_vic", "mnist_vc", "mnist_bince", "stl10_bince", "clip_features"]
 
 
@@ -28,7 +28,9 @@ def test_config_is_valid_and_documented(name):
   assert mod.__doc__.startswith(f"COMMAND: python launch/main.py --config=configs/") and f"configs/{name}.py" in mod.__doc__
   assert "λ" in mod.__doc__ and ("β" in mod.__doc__ or "rate" in mod.__doc__)
   c = config_lib.validate(mod.get_config())
-  assert methods.get(c.method).name == c.method
+  method = methods.get(c.method)
+  assert method.name == c.method
+  method.validate(c)
   assert c.coefs.rate.value > 0 and "aux" in c.optim.groups
 
 
@@ -71,17 +73,29 @@ def test_clip_features_staggered_runs_on_a_users_npz(tmp_path):
   assert report["coded_within_2pct_plus_header"]
 
 
-@pytest.mark.slow(reason="trains a tiny VIC run, then the staggered bottleneck on its frozen encoder (~3 min on 2 cores)")
-def test_digits_staggered_freezes_a_trained_encoder(tmp_path):
+def test_supervised_bince_uses_the_label_equivalence():
+  c = _module("digits_supervised").get_config("bince")
+  assert (c.method, c.loss.equivalence, c.model.z_dim) == ("bince", "label", 4)
+
+
+def test_stl10_reweights_with_the_unlabelled_set_size():
+  c = _module("stl10_bince").get_config()
+  assert c.data.train_split == "unlabelled" and c.loss.effective_batch_size == 100_000
+
+
+@pytest.mark.slow(reason="trains the tiny step-1 encoder without a rate term, then the staggered bottleneck on it (~2 min on 2 cores)")
+def test_staggered_chains_a_rate_free_encoder_and_freezes_it(tmp_path):
   import jax
-  import test_methods_lossyless as tml
-  from lossyless_jax.methods import lossyless
-  workdir, _ = tml.tiny_vic_workdir()
-  c = _module("digits_staggered").get_config(f"{workdir},tiny")
+  from lossyless_jax.methods.lossyless import model
+  step1 = str(tmp_path / "encoder")
+  r1 = train.train_and_eval(_module("digits_staggered_encoder").get_config("tiny"), step1)
+  assert "bits_per_image_coded" not in r1 and math.isfinite(r1["probe_accuracy"])  # nothing coded
+  p1, _, _ = model.load_workdir_params(step1)
+  assert "rate" not in p1
+  c = _module("digits_staggered").get_config(f"{step1},tiny")
   report = train.train_and_eval(c, str(tmp_path / "run"))
   assert math.isfinite(report["bits_per_image_coded"]) and math.isfinite(report["probe_accuracy"])
-  params, state, _ = lossyless.load_workdir_params(str(tmp_path / "run"))
-  src, _, _ = lossyless.load_workdir_params(workdir)
+  params, state, _ = model.load_workdir_params(str(tmp_path / "run"))
   assert "encoder" not in params and "scaling" in params["rate"]
-  for a, b in zip(jax.tree_util.tree_leaves(state["frozen_encoder"]["params"]), jax.tree_util.tree_leaves(src["encoder"])):
+  for a, b in zip(jax.tree_util.tree_leaves(state["frozen_encoder"]["params"]), jax.tree_util.tree_leaves(p1["encoder"])):
     np.testing.assert_array_equal(a, b)  # frozen

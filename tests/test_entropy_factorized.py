@@ -196,22 +196,24 @@ def fitted():
 
 
 def test_fit_rate_within_one_percent_of_entropy(fitted):
-  """Acceptance 2: the fitted model's rate is within 1% of H[round(Laplace)]."""
+  """Acceptance 2: the fitted model's rate is within 1% of H[round(Laplace)], on both sides: a
+  rate that under-counts the bits fails as well as one that over-counts them."""
   support = np.arange(-500, 501)
   pmf = _rounded_laplace_pmf(support)
   entropy = -(pmf * np.log2(pmf)).sum()
   q = fz.bin_probabilities(_np64(fitted), support.astype(np.float64)[:, None], xp=np)[:, 0]
   cross_entropy = -(pmf * np.log2(q)).sum()  # exact expected rate, bits/symbol
-  assert cross_entropy / entropy - 1 < 0.01, (cross_entropy, entropy)
+  # Gibbs: no model beats the entropy, so an exact rate below H means a miscounted rate.
+  assert 0 <= cross_entropy - entropy < 0.01 * entropy, (cross_entropy, entropy)
   # held-out samples through the eval-mode module and the real coder
   rng = np.random.default_rng(1)
   x = np.rint(rng.laplace(0, LAPLACE_B, 50_000)).astype(np.float32)[:, None]
   _, lik = jax.jit(fz.EntropyBottleneck(1).apply)({"params": fitted}, jnp.asarray(x))
   est = float(-np.log2(np.asarray(lik, np.float64)).mean())
-  assert est / entropy - 1 < 0.01, (est, entropy)
+  assert abs(est - entropy) < 0.01 * entropy, (est, entropy)
   state = coding.make_model_state(fitted)
   coded = 8 * len(coding.compress(state, x)) / x.size
-  assert coded / entropy - 1 < 0.01, (coded, entropy)
+  assert abs(coded - entropy) < 0.01 * entropy, (coded, entropy)
   print(f"H={entropy:.4f} CE={cross_entropy:.4f} est={est:.4f} coded={coded:.4f} bits/symbol")
 
 

@@ -27,7 +27,7 @@ def test_gaussian_scalar_and_authors_check():
   assert T.gaussian_rd(0.25, [1.0]) == pytest.approx(1.0)
   assert T.gaussian_rd(1.0, [1.0]) == 0.0
   assert T.gaussian_rd(2.0, [1.0]) == 0.0
-  # nerd.md §3.6: rd_gaussian(6, sigmas)·ln2 = 1.00189 nats for the m = 20 source.
+  # The authors' GaussianSource.ipynb: rd_gaussian(6, sigmas)·ln2 = 1.00189 nats for the m = 20 source.
   assert T.gaussian_rd_nats(6.0, VAR20) == pytest.approx(1.00189, abs=1e-5)
   assert T.gaussian_d_max(VAR20) == pytest.approx(10.166, abs=1e-3)
   assert T.gaussian_d_max(VAR40) == pytest.approx(6.328, abs=1e-3)
@@ -37,7 +37,7 @@ def test_gaussian_scalar_and_authors_check():
 
 
 def test_gaussian_table_values():
-  """Closed-form points quoted in nerd.md §4.2 (m = 20, β̃ → (D, R))."""
+  """Closed-form points (D, R) at the slopes of the authors' m = 20 sweep (the curve of Fig. 2)."""
   for beta, d, r in [(-1.0, 3.33, 3.89), (-0.5, 5.27, 1.92), (-0.25, 7.74, 0.64), (-2.0, 2.01, 6.59)]:
     dd, rr = T.gaussian_point_from_beta(beta, VAR20)
     assert dd == pytest.approx(d, abs=0.01)
@@ -105,7 +105,7 @@ def test_bernoulli_values():
   assert T.bernoulli_hamming_rd(0.0, p) == pytest.approx(T.binary_entropy(p))
   assert T.bernoulli_hamming_rd(0.3, p) == 0.0
   assert T.bernoulli_hamming_rd(0.4, p) == 0.0
-  # nerd.md §6.3 item 5 reference values at β̃ = −1, −2, −3.
+  # Reference values at β̃ = −1, −2, −3 (D = sigmoid(β̃), R = h(p) − h(D), Q*(1) = (p − D)/(1 − 2D)).
   for beta, d, r, q in [(-1, 0.269, 0.041, 0.067), (-2, 0.119, 0.354, 0.237), (-3, 0.047, 0.606, 0.279)]:
     dd = T.bernoulli_d_from_beta(beta, p)
     assert dd == pytest.approx(d, abs=1e-3)

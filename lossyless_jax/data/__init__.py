@@ -1,7 +1,9 @@
 """Data: `build(config.data, split, process_index, process_count)` and the source registry.
 
 Embedded sources work offline (`digits`: scikit-learn's digits; the synthetic sources of
-`rd_sources` with closed-form R(D): `gaussian20`, `gaussian40`, `gaussian1`, `laplace`, `bernoulli`, ...); `tfds:<name>` reads a prepared TensorFlow Datasets dataset from
+`rd_sources` with closed-form R(D): `gaussian20`, `gaussian40`, `gaussian1`, `laplace`, `bernoulli`, ...;
+`banana`, the 2-D source of the invariance experiments; `npz_features`, a user's precomputed
+features); `tfds:<name>` reads a prepared TensorFlow Datasets dataset from
 `config.data.data_dir`. The `train` split gives an infinite, resumable iterator of this host's
 slice of each global batch; other splits give an `EvalSplit` (one padded pass with `mask`).
 """
@@ -13,14 +15,15 @@ from typing import Callable
 
 import numpy as np
 
-from lossyless_jax.data import digits, pipeline, rd_sources, tfds_source
+from lossyless_jax.data import banana, digits, npz_features, pipeline, rd_sources, tfds_source
 
 # name -> split, data_config -> dict of arrays (a finite, in-memory split).
 ARRAY_SOURCES: dict[str, Callable] = {
     "digits": lambda split, c: digits.load(split, c.image_size),
+    "npz_features": npz_features.load,
 }
 # name -> (rng: np.random.Generator, n, data_config) -> dict of arrays (an unbounded source).
-SAMPLED_SOURCES: dict[str, Callable] = {}
+SAMPLED_SOURCES: dict[str, Callable] = {"banana": banana.sample_source}
 EVAL_SPLIT_SIZE = 10_000  # examples in a sampled source's eval split unless options.eval_size says otherwise.
 
 

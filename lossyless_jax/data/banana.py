@@ -176,3 +176,16 @@ def sample_batch(key: jax.Array, n: int, invariance: str, *, variant: str = "cod
       "representative": rep,
       "max_inv": maximal_invariant(x, invariance),
   }
+
+
+@functools.lru_cache(maxsize=None)
+def _sampler(n: int, variant: str):
+  return jax.jit(lambda key: sample_banana(key, n, variant=variant))
+
+
+def sample_source(rng: np.random.Generator, n: int, data_config) -> dict:
+  """The ``banana`` data source: ``n`` fresh points ``{"x": (n, 2)}`` keyed from ``rng``
+  (``data.options.variant``: ``code`` (default) or ``paper``)."""
+  key = jax.random.PRNGKey(int(rng.integers(2**31 - 1)))
+  variant = str(data_config.options.get("variant", "code"))
+  return {"x": np.asarray(_sampler(int(n), variant)(key))}

@@ -7,20 +7,37 @@ Encoder and decoder share a seed (common randomness). From it, each *codebook* (
   ``sample_fn(fold_in(fold_in(codebook_key, 1), c), chunk_size)`` (the last chunk is generated at
   full size and truncated, so every call has the same shape and regenerating it is bit-exact);
 * exponentials ``E_1..E_N ~ Exp(1)`` likewise from ``fold_in(codebook_key, 0)``, and the weights of
-  eq. (28): PFR ``W_i = Σ_{j≤i} E_j``, ORC ``W_i = Σ_{j≤i} N/(N−j+1) E_j``.
+  eq. (28): PFR ``W_i = Σ_{j≤i} E_j`` (the arrival times of a rate-1 Poisson process), ORC
+  ``W_i = Σ_{j≤i} N/(N−j+1) E_j`` (N times the order statistics of N i.i.d. Exp(1)).
 
-The encoder sends the Proposition 1 index (eqs. (30)–(37)), computed in chunks with a running argmin:
+The encoder sends the Proposition 1 index (§V-B, eqs. (30)–(37)), computed in chunks with a running
+argmin:
 
     K = argmin_i { ln W_i − β̃ d(x, Y_i) },   β̃ < 0 (nats per unit distortion)
 
 which equals argmin_i W_i dQ_Y/dQ*_{Y|X=x}(Y_i) for the tilted channel at slope β̃. K (0-based) is
 entropy-coded under the Zipf model q(k) ∝ k^{−(1 + 1/(C + log2(e)/e + 1))}, k = K + 1 = 1..N, with
-C = R̂ in bits (§2.2), through ``lossyless_jax.entropy.coding.encode_categorical`` into a real
-byte string. The decoder decodes K and regenerates only the chunk holding Y_K.
+C = R̂ in bits (§V-A, Alg. 2), through ``lossyless_jax.entropy.coding.encode_categorical`` into a
+real byte string. The decoder decodes K and regenerates only the chunk holding Y_K.
 
-Read-outs (:func:`rcc_compress`): mean bits per source from the real file, the Zipf–Huffman mean
-length the authors report, the ideal −log2 q(K), the plug-in entropy of K, the mean distortion,
-and the guarantee R̂ + log2(R̂ + 1) + 5 bits (eq. (25)).
+Rates (:func:`rcc_compress`), three different quantities:
+
+* ``rate_bits_file``: 8 × the file's bytes / n. The file is ONE range-coded stream of the n indices
+  (plus a 29-byte header and a 4-byte CRC), so the coder's termination cost is shared by the n sources;
+  it is not a one-shot code per source.
+* ``rate_bits_huffman``: the mean length of the Zipf–Huffman codeword of each K, one codeword per
+  source — the paper's one-shot rate (the authors' ``one_shot_PFRlagr.py`` reports this).
+* ``index_entropy_bits``: the plug-in entropy H(K) of the n indices (the authors' ``est_rate_ent``;
+  biased low for few sources).
+
+Also ``mean_log2_index`` (E log2 K, k = K + 1), ``mean_log2_weight`` (E log2 W_K of the selected
+candidate), the ideal −log2 q(K), the mean distortion and the guarantee R̂ + log2(R̂ + 1) + 5 bits
+(eq. (25)). Index law of PFR (Li & El Gamal): the pairs (W_i / r(Y_i), Y_i), r = dQ*_{Y|X=x}/dQ_Y,
+form a rate-1 Poisson process with i.i.d. Q*_{Y|X=x} marks, so Y_K ~ Q*_{Y|X=x} exactly and
+W_K = S · r(Y_K) with S ~ Exp(1) independent of Y_K: E ln W_K = KL(Q*_{Y|X=x} ‖ Q_Y) − γ (γ Euler's
+constant), i.e. E log2 W_K = R − γ/ln 2 when averaged over x with the R(D)-optimal pair; K − 1 given
+(S, Y_K) is Poisson with mean at most W_K, so E log2 K ≤ E log2(1 + W_K) ≤ R + 1. These hold for
+N → ∞; with N candidates they need N ≫ 2^R.
 """
 from __future__ import annotations
 
@@ -189,10 +206,11 @@ def _sampler(sample_fn, jit_sampler):
 
 def rcc_select(x, sample_fn: Callable, codebook_key, beta, num_candidates: int, *,
                chunk_size: int = 4096, method: str = "pfr", distortion="squared_error",
-               jit_sampler: bool = True, _sampler_cache=None):
+               jit_sampler: bool = True, return_log_weight: bool = False, _sampler_cache=None):
   """Proposition 1 index for every row of ``x`` against ONE shared codebook, in chunks over N.
 
-  Returns ``(indices (B,) int64 in 0..N−1, chosen samples Y_K (B, ...))``; memory O(B · chunk).
+  Returns ``(indices (B,) int64 in 0..N−1, chosen samples Y_K (B, ...))``, and with
+  ``return_log_weight`` also ln W_K (B,) float64 of the chosen candidates; memory O(B · chunk).
   ``beta`` is β̃ < 0 (nats per unit distortion) of the channel Q*_{Y|X} ∝ Q_Y e^{β̃ d}.
   """
   if method not in METHODS:
@@ -215,8 +233,13 @@ def rcc_select(x, sample_fn: Callable, codebook_key, beta, num_candidates: int, 
       carry = (jnp.full((b,), jnp.inf, jnp.float32), jnp.zeros((b,), jnp.int32),
                jnp.zeros((b,) + y.shape[1:], y.dtype), jnp.float32(0.0))
     carry = step(carry, x, y, codebook_key, c, jnp.float32(beta))
-  _, idx, y_best, _ = carry
-  return np.asarray(idx, np.int64), y_best
+  best_score, idx, y_best, _ = carry
+  if not return_log_weight:
+    return np.asarray(idx, np.int64), y_best
+  # score = ln W_K − β̃ d(x, Y_K)  =>  ln W_K = score + β̃ d(x, Y_K)
+  d = jax.vmap(lambda a, b: distortion_fn(a[None], b[None])[0, 0])(x.astype(y_best.dtype), y_best)
+  log_w = np.asarray(best_score, np.float64) + float(beta) * np.asarray(d, np.float64)
+  return np.asarray(idx, np.int64), y_best, log_w
 
 
 def rcc_regenerate(indices, sample_fn: Callable, codebook_key, num_candidates: int, *,
@@ -265,11 +288,12 @@ def rcc_compress(x, sample_fn: Callable, seed, beta, num_candidates: int, rate_p
 
   Returns:
     ``(data: bytes, info: dict)`` with ``indices`` (n,), ``samples`` (encoder's Y_K, (n, ...)),
-    ``distortion`` (mean d(x, Y_K)), ``rate_bits_file`` (8·len(data)/n, header included),
-    ``rate_bits_payload`` (entropy-coded indices only), ``rate_bits_huffman`` (mean Zipf–Huffman
-    length, the authors' measure), ``rate_bits_ideal`` (mean −log2 q(K)), ``index_entropy_bits``
-    (plug-in H(K), underestimates for few sources), ``guarantee_bits`` (C + log2(C+1) + 5),
-    ``log2_N``, ``num_sources``, ``method``.
+    ``distortion`` (mean d(x, Y_K)), ``rate_bits_file`` (8·len(data)/n: one range-coded stream of
+    the n indices, header and CRC included), ``rate_bits_payload`` (the range-coded indices only),
+    ``rate_bits_huffman`` (mean per-source Zipf–Huffman codeword length, the paper's one-shot
+    rate), ``rate_bits_ideal`` (mean −log2 q(K)), ``index_entropy_bits`` (plug-in H(K),
+    underestimates for few sources), ``mean_log2_index`` (mean log2(K + 1)), ``mean_log2_weight``
+    (mean log2 W_K), ``guarantee_bits`` (C + log2(C+1) + 5), ``log2_N``, ``num_sources``, ``method``.
   """
   x = np.asarray(x)
   n = x.shape[0]
@@ -279,16 +303,18 @@ def rcc_compress(x, sample_fn: Callable, seed, beta, num_candidates: int, rate_p
     raise ValueError(f"RCC method must be one of {METHODS}, got {method!r}")
   chunk_size = int(min(chunk_size, num_candidates))
   sampler = _sampler(sample_fn, jit_sampler)
-  indices, samples = [], []
+  indices, samples, log_weights = [], [], []
   for g, start in enumerate(range(0, n, sources_per_codebook)):
     key = _codebook_key(seed, g)
-    idx, yk = rcc_select(x[start:start + sources_per_codebook], sample_fn, key, beta, num_candidates,
-                         chunk_size=chunk_size, method=method, distortion=distortion,
-                         _sampler_cache=sampler)
+    idx, yk, lw = rcc_select(x[start:start + sources_per_codebook], sample_fn, key, beta, num_candidates,
+                             chunk_size=chunk_size, method=method, distortion=distortion,
+                             return_log_weight=True, _sampler_cache=sampler)
     indices.append(idx)
     samples.append(np.asarray(yk))
+    log_weights.append(lw)
   indices = np.concatenate(indices)
   samples = np.concatenate(samples)
+  log_weights = np.concatenate(log_weights)
   pmf = zipf_pmf(num_candidates, rate_param_bits)
   payload = _coding().encode_categorical(indices.astype(np.int64), pmf)
   header = _HEADER.pack(_MAGIC, METHODS.index(method), num_candidates, chunk_size, n,
@@ -313,6 +339,8 @@ def rcc_compress(x, sample_fn: Callable, seed, beta, num_candidates: int, rate_p
       "rate_bits_huffman": float(lengths[indices].mean()),
       "rate_bits_ideal": float(-np.log2(pmf[indices]).mean()),
       "index_entropy_bits": float(-(freq * np.log2(freq)).sum()),
+      "mean_log2_index": float(np.log2(indices + 1.0).mean()),
+      "mean_log2_weight": float(log_weights.mean() / math.log(2.0)),
       "guarantee_bits": guarantee_bits(rate_param_bits),
       "rate_param_bits": float(rate_param_bits),
       "log2_N": math.log2(num_candidates),

@@ -58,7 +58,7 @@ def ring_score(points, ids, *, lim: float, num_bins: int = 100) -> float:
 
 def invariant_mse(train_codes, train_target, test_codes, test_target,
                   fallback: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[float, float]:
-  """(test MSE summed over target dims, fraction of test points whose cell holds train points).
+  """(test MSE, the mean over target dims, fraction of test points whose cell holds train points).
 
   Cells without train points are predicted by ``fallback(codes) -> (n, dims)`` (e.g. the
   decoder's invariant), else by the nearest train code.
@@ -81,7 +81,7 @@ def invariant_mse(train_codes, train_target, test_codes, test_target,
       from scipy.spatial import cKDTree
       seen = np.flatnonzero(~unseen)
       means[unseen] = means[seen[cKDTree(uniq[seen]).query(uniq[unseen])[1]]]
-  err = np.sum(np.square(means[te_i] - te_t), axis=1)
+  err = np.mean(np.square(means[te_i] - te_t), axis=1)
   return float(err.mean()), float(np.mean(counts[te_i] > 0))
 
 

@@ -1,10 +1,11 @@
 """Classical image codecs (PNG, JPEG, WebP via Pillow) as rate baselines.
 
 The paper compares against PNG/JPEG/WebP swept "over an equivalent quality range" and predicts
-from their reconstructions (Table 1/8, notes §4.3, §6.2); rates are file sizes. Here every image is
+from their reconstructions (Table 1, Table 8, App. E.5); rates are file sizes. Here every image is
 encoded on its own, in memory, and the rate is the **actual encoded size in bytes × 8**, container
 headers included (they dominate for tiny images such as 8×8 digits: a PNG header alone is about
-60 bytes). Decoded images are returned so the lead can train a CNN on them and build rows
+60 bytes). ``payload_bytes`` gives the size without the container: the PNG ``IDAT`` data, the
+JPEG entropy-coded scan (tables and markers excluded), the WebP ``VP8 ``/``VP8L`` chunk data. Decoded images are returned so the lead can train a CNN on them and build rows
 ``{codec, quality, bits_per_image, accuracy}``.
 
 Quality knobs (``DEFAULT_QUALITIES``):
@@ -25,7 +26,8 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image
 
-__all__ = ["CODECS", "DEFAULT_QUALITIES", "to_uint8", "encode_decode", "codec_round_trip", "sweep_codec"]
+__all__ = ["CODECS", "DEFAULT_QUALITIES", "to_uint8", "encode_decode", "payload_bytes", "codec_round_trip",
+           "sweep_codec"]
 
 CODECS = ("png", "jpeg", "webp", "webp_lossless")
 
@@ -58,8 +60,52 @@ def _pil(img: np.ndarray) -> Image.Image:
   return Image.fromarray(img[..., 0], mode="L") if img.shape[-1] == 1 else Image.fromarray(img, mode="RGB")
 
 
+def payload_bytes(data: bytes, codec: str) -> int:
+  """Bytes of ``data`` (one encoded file) that are the codec's coded image, not its container:
+  PNG: the ``IDAT`` chunks' data; JPEG: the entropy-coded data after the (single) start-of-scan
+  header, up to the end-of-image marker; WebP: the ``VP8 ``/``VP8L`` chunk's data."""
+  import struct
+  if codec == "png":
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+      raise ValueError("not a PNG file")
+    pos, total = 8, 0
+    while pos + 8 <= len(data):
+      length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+      if kind == b"IDAT":
+        total += length
+      pos += 12 + length
+    return total
+  if codec == "jpeg":
+    if data[:2] != b"\xff\xd8":
+      raise ValueError("not a JPEG file")
+    pos = 2
+    while pos + 4 <= len(data):
+      marker, length = data[pos + 1], struct.unpack(">H", data[pos + 2:pos + 4])[0]
+      if marker == 0xDA:  # start of scan: the entropy-coded data follows its header
+        end = len(data) - 2 if data[-2:] == b"\xff\xd9" else len(data)
+        return end - (pos + 2 + length)
+      pos += 2 + length
+    raise ValueError("JPEG file without a start-of-scan segment")
+  if codec in ("webp", "webp_lossless"):
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+      raise ValueError("not a WebP file")
+    pos = 12
+    while pos + 8 <= len(data):
+      kind, length = struct.unpack("<4sI", data[pos:pos + 8])
+      if kind in (b"VP8 ", b"VP8L"):
+        return length
+      pos += 8 + length + (length & 1)
+    raise ValueError("WebP file without a VP8/VP8L chunk")
+  raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
+
+
 def encode_decode(image_u8: np.ndarray, codec: str, quality: int, **save_kwargs) -> tuple[int, np.ndarray]:
   """Encode one uint8 ``(H, W, C)`` image; return ``(num_bytes, decoded uint8 (H, W, C))``."""
+  data, dec = _encode_decode(image_u8, codec, quality, **save_kwargs)
+  return len(data), dec
+
+
+def _encode_decode(image_u8: np.ndarray, codec: str, quality: int, **save_kwargs) -> tuple[bytes, np.ndarray]:
   if codec not in CODECS:
     raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
   q = int(quality)
@@ -89,14 +135,15 @@ def encode_decode(image_u8: np.ndarray, codec: str, quality: int, **save_kwargs)
     dec = np.asarray(im, dtype=np.uint8)
   if dec.ndim == 2:
     dec = dec[..., None]
-  return len(data), dec
+  return data, dec
 
 
 def codec_round_trip(images: Any, codec: str, quality: int, **save_kwargs) -> dict:
   """Round-trip a batch through one codec at one quality.
 
-  Returns ``{"codec", "quality", "bits" (N,) int, "bits_per_image" float, "bpp" float,
-  "decoded" (same kind and shape as the input), "mse" float (on [0,1] scale)}``.
+  Returns ``{"codec", "quality", "bits" (N,) int, "bits_per_image" float (files, containers
+  included), "payload_bits_per_image" float (``payload_bytes``), "bpp" float, "decoded" (same kind
+  and shape as the input), "mse" float (on [0,1] scale)}``.
   """
   raw = np.asarray(images)
   squeeze = raw.ndim == 3
@@ -104,10 +151,11 @@ def codec_round_trip(images: Any, codec: str, quality: int, **save_kwargs) -> di
   x = to_uint8(raw)
   n, h, w, _ = x.shape
   bits = np.empty(n, np.int64)
+  payload = np.empty(n, np.int64)
   dec = np.empty_like(x)
   for i in range(n):
-    nbytes, dec[i] = encode_decode(x[i], codec, quality, **save_kwargs)
-    bits[i] = 8 * nbytes
+    data, dec[i] = _encode_decode(x[i], codec, quality, **save_kwargs)
+    bits[i], payload[i] = 8 * len(data), 8 * payload_bytes(data, codec)
   mse = float(np.mean((dec.astype(np.float64) - x.astype(np.float64)) ** 2) / 255.0**2)
   out = dec.astype(np.float32) / 255.0 if is_float else dec
   if squeeze:
@@ -117,6 +165,7 @@ def codec_round_trip(images: Any, codec: str, quality: int, **save_kwargs) -> di
       "quality": int(quality),
       "bits": bits,
       "bits_per_image": float(bits.mean()),
+      "payload_bits_per_image": float(payload.mean()),
       "bpp": float(bits.mean() / (h * w)),
       "decoded": out,
       "mse": mse,

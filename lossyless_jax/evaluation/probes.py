@@ -1,7 +1,10 @@
 """Downstream predictors trained on frozen representations or (decoded) images.
 
-Protocol (notes §5): freeze the compressor, featurise (rounded ẑ) or decode (x̂) the labelled
-splits, train a predictor on the train split, report test accuracy (error = 1 − accuracy).
+Protocol (paper §5, App. E.2): freeze the compressor, featurise (rounded ẑ) or decode (x̂) the
+labelled splits, train a predictor on the train split, report test accuracy (error = 1 −
+accuracy). With ``validation=(x, y)`` the parameters of the epoch with the best validation
+accuracy are kept (and training stops after ``patience`` epochs without improvement): model
+selection never looks at the test split.
 
 - ``train_linear_probe``: multinomial logistic regression (optax; full batch by default).
 - ``train_mlp_probe``: MLP ``|Z| – 2048 – 2048 – |Y|`` with pre-activation BatchNorm, ReLU and
@@ -47,6 +50,9 @@ class ProbeResult:
   train_accuracy: float
   test_loss_nats: float
   final_train_loss_nats: float
+  validation_accuracy: float = float("nan")  # of the kept parameters (nan: no validation split)
+  best_epoch: int = -1  # epoch (1-based) of the kept parameters
+  epochs_run: int = 0
   variables: Any = dataclasses.field(repr=False, default=None)
   standardizer: tuple[np.ndarray, np.ndarray] | None = dataclasses.field(repr=False, default=None)
 
@@ -57,6 +63,9 @@ class ProbeResult:
         "train_accuracy": self.train_accuracy,
         "test_loss_nats": self.test_loss_nats,
         "final_train_loss_nats": self.final_train_loss_nats,
+        "validation_accuracy": self.validation_accuracy,
+        "best_epoch": self.best_epoch,
+        "epochs_run": self.epochs_run,
     }
 
 
@@ -101,11 +110,16 @@ def fit_classifier(
     schedule: str = "constant",
     train_augment: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     eval_batch_size: int = 2048,
+    validation: tuple[Any, Any] | None = None,
+    patience: int = 0,
 ) -> ProbeResult:
   """Train ``model`` (``__call__(x, train: bool)``, logits out) with AdamW + cross-entropy.
 
   ``train_augment(key, batch) -> batch`` is applied to every training minibatch (keyed).
   BatchNorm statistics (``batch_stats``) and dropout (``"dropout"`` rng) are handled.
+  ``validation=(x_val, y_val)``: keep the parameters of the epoch with the best validation
+  accuracy (the first one on ties); ``patience > 0`` stops after that many epochs without
+  improvement. The schedule spans ``epochs`` either way.
   """
   x_train = jnp.asarray(x_train, jnp.float32)
   x_test = jnp.asarray(x_test, jnp.float32)
@@ -160,18 +174,15 @@ def fit_classifier(
     state, losses = jax.lax.scan(step, state, jnp.arange(steps_per_epoch))
     return state, losses[-1]
 
-  state = (params, batch_stats, opt_state)
-  last_loss = jnp.nan
-  for epoch in range(int(epochs)):
-    state, last_loss = run_epoch(state, jax.random.fold_in(k_train, epoch), x_train, y_train)
-  params, batch_stats, _ = state
-  final_vars = {"params": params} if not has_bn else {"params": params, "batch_stats": batch_stats}
-
   @jax.jit
   def predict(vars_in, xb):
     return model.apply(vars_in, xb, train=False)
 
-  def logits_of(x):
+  def variables_of(state):
+    p, bstats, _ = state
+    return {"params": p} if not has_bn else {"params": p, "batch_stats": bstats}
+
+  def logits_of(x, vars_in):
     outs = []
     m = x.shape[0]
     for start in range(0, m, eval_batch_size):
@@ -179,12 +190,31 @@ def fit_classifier(
       pad = eval_batch_size - chunk.shape[0] if m > eval_batch_size else 0
       if pad:
         chunk = jnp.concatenate([chunk, jnp.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
-      out = predict(final_vars, chunk)
+      out = predict(vars_in, chunk)
       outs.append(np.asarray(out[: out.shape[0] - pad]))
     return np.concatenate(outs)
 
-  test_logits = logits_of(x_test)
-  train_logits = logits_of(x_train)
+  if validation is not None:
+    x_val = jnp.asarray(validation[0], jnp.float32)
+    y_val = _as_labels(validation[1], "y_val")
+  state = (params, batch_stats, opt_state)
+  last_loss = jnp.nan
+  best = (-1.0, 0, None)  # (validation accuracy, epoch, variables)
+  epochs_run = 0
+  for epoch in range(int(epochs)):
+    state, last_loss = run_epoch(state, jax.random.fold_in(k_train, epoch), x_train, y_train)
+    epochs_run = epoch + 1
+    if validation is None:
+      continue
+    acc = float(np.mean(logits_of(x_val, variables_of(state)).argmax(-1) == y_val))
+    if acc > best[0]:
+      best = (acc, epoch + 1, variables_of(state))
+    elif patience and epoch + 1 - best[1] >= patience:
+      break
+  final_vars = variables_of(state) if validation is None else best[2]
+
+  test_logits = logits_of(x_test, final_vars)
+  train_logits = logits_of(x_train, final_vars)
   test_loss = float(np.mean(optax.softmax_cross_entropy_with_integer_labels(
       jnp.asarray(test_logits), jnp.asarray(y_test_np))))
   return ProbeResult(
@@ -192,6 +222,9 @@ def fit_classifier(
       train_accuracy=float(np.mean(train_logits.argmax(-1) == np.asarray(y_train))),
       test_loss_nats=test_loss,
       final_train_loss_nats=float(last_loss),
+      validation_accuracy=best[0] if validation is not None else float("nan"),
+      best_epoch=best[1] if validation is not None else epochs_run,
+      epochs_run=epochs_run,
       variables=final_vars,
   )
 
@@ -224,20 +257,27 @@ def train_linear_probe(
     weight_decay: float = 0.0,
     schedule: str = "cosine",
     standardize: bool = True,
+    validation: tuple[Any, Any] | None = None,
+    patience: int = 0,
 ) -> ProbeResult:
   """Linear (softmax-regression) probe on flattened features; full batch by default."""
   k = _num_classes(y_train, y_test, num_classes)
   model = _Flatten(nn.Dense(k, kernel_init=nn.initializers.zeros))
   return _fit_probe(key, model, x_train, y_train, x_test, y_test, standardize, epochs=epochs,
                     batch_size=batch_size, learning_rate=learning_rate,
-                    weight_decay=weight_decay, schedule=schedule)
+                    weight_decay=weight_decay, schedule=schedule, validation=validation, patience=patience)
 
 
 def _fit_probe(key, model, x_train, y_train, x_test, y_test, standardize: bool, **fit_kwargs) -> ProbeResult:
-  """`fit_classifier` on (optionally) standardized features; the statistics go in the result."""
+  """`fit_classifier` on (optionally) standardized features (the train statistics, also applied
+  to the validation features); the statistics go in the result."""
   stats = None
   if standardize:
     x_train, x_test, stats = _standardize(x_train, x_test)
+    if fit_kwargs.get("validation") is not None:
+      x_val, y_val = fit_kwargs["validation"]
+      x_val = (np.asarray(x_val, np.float32).reshape(len(x_val), -1) - stats[0]) / stats[1]
+      fit_kwargs["validation"] = (x_val, y_val)
   res = fit_classifier(key, model, x_train, y_train, x_test, y_test, **fit_kwargs)
   res.standardizer = stats
   return res
@@ -267,6 +307,8 @@ def train_mlp_probe(
     weight_decay: float = 1e-5,
     schedule: str = "multistep",
     standardize: bool = True,
+    validation: tuple[Any, Any] | None = None,
+    patience: int = 0,
 ) -> ProbeResult:
   """MLP probe (App. E.2 / [C] defaults); shrink ``hidden``/``epochs`` on CPU."""
   k = _num_classes(y_train, y_test, num_classes)
@@ -274,7 +316,7 @@ def train_mlp_probe(
               dropout=dropout)
   return _fit_probe(key, model, x_train, y_train, x_test, y_test, standardize, epochs=epochs,
                     batch_size=batch_size, learning_rate=learning_rate,
-                    weight_decay=weight_decay, schedule=schedule)
+                    weight_decay=weight_decay, schedule=schedule, validation=validation, patience=patience)
 
 
 def train_cnn_classifier(
@@ -295,6 +337,8 @@ def train_cnn_classifier(
     weight_decay: float = 1e-5,
     schedule: str = "cosine",
     train_augment: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+    validation: tuple[Any, Any] | None = None,
+    patience: int = 0,
 ) -> ProbeResult:
   """CNN on (decoded) NHWC images in [0, 1]; ``model`` overrides the default ``CNNClassifier``
   (e.g. ``ResNet18(num_classes)`` for the paper's predictor on reconstructions)."""
@@ -309,7 +353,8 @@ def train_cnn_classifier(
     model = CNNClassifier(k, channels=tuple(channels), hidden=hidden, dropout=dropout)
   return fit_classifier(key, model, images_train, y_train, images_test, y_test, epochs=epochs,
                         batch_size=batch_size, learning_rate=learning_rate,
-                        weight_decay=weight_decay, schedule=schedule, train_augment=train_augment)
+                        weight_decay=weight_decay, schedule=schedule, train_augment=train_augment,
+                        validation=validation, patience=patience)
 
 
 def sklearn_linear_svc_probe(

@@ -8,7 +8,7 @@ Conventions (shared with ``losses/nerd.py``):
 * Rates are returned in **bits** by functions whose name or key says ``bits``; ``*_nats`` variants
   exist where useful. Distortions are per sample (summed over coordinates).
 
-Sources and formulas (nerd.md §1.5, §2.6, §3.6; Cover & Thomas ch. 10; Berger 1971):
+Sources and formulas (paper §IV-A eqs. (22)–(23), §V-C; Cover & Thomas §10.3; Berger 1971):
 
 * Independent Gaussians N(0, diag σ²), squared error — reverse water-filling (eqs. (22)–(23)):
   ``D = Σ_k min(λ, σ_k²)``, ``R = Σ_{σ_k² > λ} ½ log(σ_k²/λ)``, ``β̃ = −1/(2λ)``.
@@ -158,7 +158,7 @@ def gaussian_beta_from_d(distortion, variances):
 
 
 def gaussian_test_channel(variances, *, distortion: Optional[float] = None, beta: Optional[float] = None):
-  """The R(D)-achieving pair for N(0, diag σ²) (backward channel X = Y + Z; nerd.md §2.6).
+  """The R(D)-achieving pair for N(0, diag σ²) (backward channel X = Y + Z; Cover & Thomas §10.3.3).
 
   Give exactly one of ``distortion`` (D) or ``beta`` (β̃ < 0). With water level λ and
   A = {k : σ_k² > λ}:

@@ -3,7 +3,7 @@
 Pure functions: arrays in, ``(scalar, metrics)`` out; no Flax modules, no state. The rate term
 (−log q_θ(ẑ), in nats) comes from ``lossyless_jax.entropy`` and is combined by the method.
 
-Loss weighting (paper §2.5 of the notes; keep this next to any use):
+Loss weighting (keep this next to any use):
 
 - Main text, Eq. (7)/(8)/(9): ``L = rate + β · distortion``.
 - Appendix E and every sweep in the paper: ``L = λ · rate + distortion`` with ``λ = 1/β``.
@@ -14,8 +14,9 @@ Loss weighting (paper §2.5 of the notes; keep this next to any use):
   larger λ = fewer bits.
 
 ``lagrangian`` below implements the code convention ``distortion / distortion_factor + lmbda ·
-rate_nats``. Everything here is a per-batch mean of per-example sums (sum over pixels / feature
-dimensions, mean over the batch), as in the authors' code.
+rate_nats``. The reconstruction distortions are per example: a sum over pixels (images) or a mean
+over coordinates (``reduce="mean"``, Banana), as in the authors' code; the method averages them
+over the batch.
 """
 from __future__ import annotations
 
@@ -40,8 +41,16 @@ def _per_example_sum(x: jax.Array) -> jax.Array:
   return jnp.sum(x.reshape(x.shape[0], -1), axis=-1)
 
 
+def _per_example(x: jax.Array, reduce: str) -> jax.Array:
+  if reduce == "sum":
+    return _per_example_sum(x)
+  if reduce == "mean":
+    return jnp.mean(x.reshape(x.shape[0], -1), axis=-1)
+  raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
+
+
 def reconstruction_nll(
-    decoder_out: jax.Array, target: jax.Array, likelihood: Likelihood = "bernoulli"
+    decoder_out: jax.Array, target: jax.Array, likelihood: Likelihood = "bernoulli", reduce: str = "sum"
 ) -> jax.Array:
   """Per-example reconstruction distortion ``-log q_φ(target | z)`` up to constants, shape ``(B,)``.
 
@@ -51,6 +60,8 @@ def reconstruction_nll(
     - ``"gaussian_sigmoid"``: ``sum((sigmoid(decoder_out) − target)²)``; colour images in [0, 1]
       (Gaussian with fixed variance, the authors' colour choice).
     - ``"gaussian"``: ``sum((decoder_out − target)²)``; unbounded targets such as Banana points.
+
+  ``reduce``: ``"sum"`` over coordinates (pixels), or ``"mean"`` (Banana, the authors' code).
   """
   if decoder_out.shape != target.shape:
     raise ValueError(
@@ -68,7 +79,7 @@ def reconstruction_nll(
     raise ValueError(
         f"likelihood must be 'bernoulli', 'gaussian_sigmoid' or 'gaussian', got {likelihood!r}"
     )
-  return _per_example_sum(per)
+  return _per_example(per, reduce)
 
 
 def _metrics(prefix: str, per_example: jax.Array, decoder_out, target, likelihood) -> dict:
@@ -81,7 +92,7 @@ def _metrics(prefix: str, per_example: jax.Array, decoder_out, target, likelihoo
 
 
 def vic_distortion(
-    decoder_out: jax.Array, x_unaugmented: jax.Array, likelihood: Likelihood = "bernoulli"
+    decoder_out: jax.Array, x_unaugmented: jax.Array, likelihood: Likelihood = "bernoulli", reduce: str = "sum"
 ) -> tuple[jax.Array, dict]:
   """VIC distortion, Eq. (8) / Eq. (95): ``E[−log q_φ(x | Z)]`` with ``Z`` the code of the
   **augmented** ``A(x)`` and the target the **unaugmented** ``x`` (which plays the role of the
@@ -91,27 +102,28 @@ def vic_distortion(
   Full objective (paper, Eq. 8): ``rate + β · distortion``; as trained (App. E, code):
   ``distortion + λ · rate`` (λ = 1/β; code ``factor_beta`` 1 for VIC).
 
-  Returns ``(mean over batch of per-example sums, metrics)``.
+  Returns ``(per-example distortion (B,), metrics)``.
   """
-  per = reconstruction_nll(decoder_out, x_unaugmented, likelihood)
-  return jnp.mean(per), _metrics("vic", per, decoder_out, x_unaugmented, likelihood)
+  per = reconstruction_nll(decoder_out, x_unaugmented, likelihood, reduce)
+  return per, _metrics("vic", per, decoder_out, x_unaugmented, likelihood)
 
 
 def vc_distortion(
-    decoder_out: jax.Array, x_augmented: jax.Array, likelihood: Likelihood = "bernoulli"
+    decoder_out: jax.Array, x_encoded: jax.Array, likelihood: Likelihood = "bernoulli", reduce: str = "sum"
 ) -> tuple[jax.Array, dict]:
   """VC ("variational compressor", the standard neural compressor baseline; "VAE" in the code):
-  the same reconstruction likelihood as Eq. (8) but the target is the **augmented** input
-  ``A(x)`` that was encoded, i.e. ``E[−log q_φ(A(x) | Z)]`` (Ballé et al.).
+  the same reconstruction likelihood as Eq. (8) but the target is the input that was encoded
+  (the augmented image ``A(x)``; on Banana the raw point ``x``), i.e. ``E[−log q_φ(X | Z)]``.
 
-  Code convention: ``factor_beta = 0.5`` for VC, i.e. ``L = 2 · distortion + λ · rate``.
+  Code convention: ``factor_beta = 0.5`` for VC on images (``L = 2 · distortion + λ · rate``),
+  1 on Banana. Returns ``(per-example distortion (B,), metrics)``.
   """
-  per = reconstruction_nll(decoder_out, x_augmented, likelihood)
-  return jnp.mean(per), _metrics("vc", per, decoder_out, x_augmented, likelihood)
+  per = reconstruction_nll(decoder_out, x_encoded, likelihood, reduce)
+  return per, _metrics("vc", per, decoder_out, x_encoded, likelihood)
 
 
 def lossy_z_distortion(z: jax.Array, z_hat: jax.Array) -> tuple[jax.Array, dict]:
-  """Staggered ("lossy-Z") feature distortion, notes §2.6 and the paper's Source Code 2 (line 20,
+  """Staggered ("lossy-Z") feature distortion, paper §2.6 / App. E.6 and Source Code 2 (line 20,
   ``torch.norm(z − z_hat, p=1, dim=-1).mean()``): ``E‖z − ẑ‖₁`` (L1, not squared), with ``z`` the
   frozen representation and ``ẑ`` its dequantised reconstruction.
 
@@ -121,7 +133,7 @@ def lossy_z_distortion(z: jax.Array, z_hat: jax.Array) -> tuple[jax.Array, dict]
   if z.shape != z_hat.shape:
     raise ValueError(f"z shape {tuple(z.shape)} != z_hat shape {tuple(z_hat.shape)}")
   per = _per_example_sum(jnp.abs(z - z_hat))
-  return jnp.mean(per), {
+  return per, {
       "lossy_z_l1": jnp.mean(per),
       "lossy_z_mse_per_dim": jnp.mean(jnp.square(z - z_hat)),
   }

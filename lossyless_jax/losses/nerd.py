@@ -9,22 +9,27 @@ curve in **nats per unit distortion**; it is always negative (β̃ = −β of Le
 whatever the distortion matrix holds; the library's distortions (``losses/distortions.py``) are sums
 over coordinates, so D̂ is per sample (per image), not per coordinate.
 
-Monte-Carlo estimator (nerd.md §1.4): with ``a_ij = β̃ d_ij`` and ``w_i = softmax_j(a_i·)``
+Monte-Carlo estimator of Definition 1 (paper §III, eqs. (10)–(11), with M samples of P_Z for the
+inner expectation): with ``a_ij = β̃ d_ij`` and ``w_i = softmax_j(a_i·)``
 
 * ``log E_Q e^{β̃ d(x_i, Y)} ≈ LSE_j(a_ij) − log M``
 * ``D̂(β̃) = (1/B) Σ_ij w_ij d_ij``                           (full-matrix form of eq. (8))
 * ``R̂ = β̃ D̂ − (1/B) Σ_i [LSE_j(a_ij) − log M] = (1/B) Σ_i KL(w_i ‖ U_M) ∈ [0, log M]``
 
-so ``R̂`` can never exceed ``log2 M`` bits; every read-out carries ``log2_M`` and a
-``near_ceiling`` flag (``R̂ > log2 M − 1`` bit), and such points should not be trusted.
+so ``R̂`` can never exceed ``log2 M`` bits (the log M barrier of §III-A); every read-out carries
+``log2_M`` and a ``near_ceiling`` flag (``R̂ > log2 M − 1`` bit), and such points should not be
+trusted. A generator trained with M_train samples per step is also untrusted within
+:data:`TRAIN_CEILING_MARGIN_BITS` (2) bits of ``log2 M_train``, however large the evaluation M:
+its training objective saturates there. :func:`ceiling_flags` gives both flags.
 
 Two training modes:
 
 * Lagrangian (released code ``NERDlagr.py``): fixed β̃ < 0, minimise
   ``L(θ) = −(1/B) Σ_i [LSE_j(β̃ d_ij) − log M]``  — :func:`nerd_lagrangian_loss`.
-* Constrained (paper Algorithm 1, eq. (11) with the full matrix): per step a bracketing search
-  (bisection safeguarding Newton) for β̃* with ``D̂(β̃*) = D``; β̃* is held constant in the
-  gradient (envelope theorem) —
+* Constrained (paper Algorithm 1, eq. (11) with the full matrix): per step β̃* with
+  ``D̂(β̃*) = D`` is found by a safeguarded Newton search on log|β̃| (Newton steps kept inside a
+  shrinking bracket, bisection of the bracket otherwise; the paper prints plain bisection), see
+  :func:`bisect_beta`; β̃* is held constant in the gradient (envelope theorem) —
   :func:`nerd_constrained_loss`.
 
 For evaluation with a large M (e.g. 40,000) use :func:`nerd_readouts_chunked`, which streams over
@@ -45,7 +50,9 @@ from lossyless_jax.losses import distortions as distortions_lib
 __all__ = [
     "LN2",
     "CEILING_MARGIN_BITS",
+    "TRAIN_CEILING_MARGIN_BITS",
     "ceiling_flag",
+    "ceiling_flags",
     "d_hat",
     "nerd_readouts",
     "nerd_lagrangian_loss",
@@ -59,6 +66,8 @@ __all__ = [
 
 LN2 = math.log(2.0)
 CEILING_MARGIN_BITS = 1.0  # points with R̂ > log2 M − this are flagged ``near_ceiling``
+# A generator trained on M_train samples per step: R̂ within this of log2 M_train is untrusted.
+TRAIN_CEILING_MARGIN_BITS = 2.0
 
 
 def _check_dmat(dmat):
@@ -81,6 +90,25 @@ def _check_beta_static(beta):
 def ceiling_flag(rate_bits, num_samples):
   """True where ``rate_bits`` is within :data:`CEILING_MARGIN_BITS` of the ``log2 M`` cap."""
   return rate_bits > (math.log2(num_samples) - CEILING_MARGIN_BITS)
+
+
+def ceiling_flags(rate_bits, num_samples, train_num_samples=None) -> dict:
+  """Untrusted-point flags of read-outs ``rate_bits`` (NumPy, any shape) evaluated with M =
+  ``num_samples`` atoms of a generator trained with M_train = ``train_num_samples`` per step.
+
+  ``near_eval_ceiling``: R̂ > log2 M − :data:`CEILING_MARGIN_BITS` (the estimate's hard cap,
+  §III-A). ``near_train_ceiling``: R̂ > log2 M_train − :data:`TRAIN_CEILING_MARGIN_BITS` (the training
+  objective was capped at log2 M_train, so the generator stops improving well below it; False when
+  M_train is not given). ``near_ceiling``: either.
+  """
+  r = np.asarray(rate_bits, np.float64)
+  near_eval = r > math.log2(num_samples) - CEILING_MARGIN_BITS
+  if train_num_samples:
+    near_train = r > math.log2(train_num_samples) - TRAIN_CEILING_MARGIN_BITS
+  else:
+    near_train = np.zeros_like(near_eval)
+  return {"near_eval_ceiling": near_eval, "near_train_ceiling": near_train,
+          "near_ceiling": near_eval | near_train}
 
 
 def d_hat(dmat, beta):
@@ -155,11 +183,14 @@ def bisect_beta(dmat, target_distortion, *, beta_min: float = -20.0, beta_max: f
   """Solves the full-matrix stationarity condition D̂(β̃) = D (eq. (8)) for β̃ ∈ [beta_min, beta_max].
 
   D̂ is increasing in β̃ (dD̂/dβ̃ = mean_i Var_{w_i}(d_i·) ≥ 0), so a bracketing search is well posed.
-  The search runs on u = log|β̃| as a safeguarded Newton iteration: every step shrinks the bracket
-  like bisection and takes the Newton step (slope from the same softmax) when it falls inside the
-  bracket, else the bracket midpoint. At most ``iters`` steps in a ``lax.while_loop``
-  (jit-friendly) that exits once |D̂ − D| ≤ 1e−6·D (float32 noise); the worst case is plain
-  bisection of the log-range, typically it converges in ~4–6 steps. If D < D̂(beta_min) the result
+  Despite the name this is not the plain bisection the paper prints after eq. (8): it is a
+  safeguarded Newton iteration on u = log|β̃|. It starts at the midpoint of the log-interval;
+  every evaluation of D̂ at u moves one end of the bracket to u (the sign of D̂ − D says which), then
+  the next u is the Newton step u − (D̂ − D)/(dD̂/du) (slope −|β̃| mean_i Var_{w_i}(d_i·) from the same
+  softmax) when it lies strictly inside the bracket, else the bracket's midpoint. At most ``iters``
+  evaluations in a ``lax.while_loop`` (jit-friendly) that exits once |D̂ − D| ≤ 1e−6·D (float32
+  noise); if Newton is always rejected this is bisection of the log-range, typically it converges in
+  ~4–6 evaluations. If D < D̂(beta_min) the result
   is ``beta_min`` (D unreachable with these atoms); if D > D̂(beta_max) (≈ mean d, zero rate) it is
   ``beta_max``. No gradient flows through it.
 
@@ -204,8 +235,8 @@ def nerd_constrained_loss(dmat, target_distortion, *, beta_min: float = -20.0,
   """Constrained NERD loss at a fixed target distortion D (paper Algorithm 1, eqs. (10)–(11)).
 
   Per step, β̃* solves the full-matrix condition D̂(β̃*) = D by :func:`bisect_beta` (the paper's
-  printed Algorithm 1 uses only the diagonal pairs; nerd.md discrepancy 4 — the full matrix is used
-  here, as in the authors' code). β̃* is held constant in the gradient (envelope theorem):
+  printed Algorithm 1 uses only the diagonal pairs (i, i); the full B × M matrix is used here, as in
+  the authors' released code). β̃* is held constant in the gradient (envelope theorem):
 
   ``L(θ) = β̃* D − (1/B) Σ_i [LSE_j(β̃* d_ij) − log M]``  (nats; ≈ R̂ at the step's Q_Y).
 

@@ -1,4 +1,4 @@
-"""WGAN-GP losses (Gulrajani et al., NeurIPS 2017), the pretraining of NERD's image generator (nerd.md §3.2).
+"""WGAN-GP losses (Gulrajani et al., NeurIPS 2017), the pretraining of NERD's image generator (the authors' code).
 
 Pure functions of a critic ``critic_fn(x (B, ...)) -> scores (B,)`` that scores each example on its
 own (no batch statistics), so per-example input gradients come from one ``grad`` of the sum:

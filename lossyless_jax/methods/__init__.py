@@ -15,6 +15,8 @@
 * ``param_labels(params) -> pytree of str`` (optional): optimizer group of each parameter;
   by default any parameter whose path contains ``quantiles`` is in group ``aux`` and all
   others in ``default``.
+* ``validate(config)`` (optional): checks the method's own sections (``model``, ``loss``) before
+  anything runs, raising ``config.ConfigError`` naming the field.
 """
 from __future__ import annotations
 
@@ -28,10 +30,10 @@ _REGISTRY: dict[str, "Method"] = {}
 _BUILTIN: dict[str, str] = {
     "nerd": "lossyless_jax.methods.nerd",
     "wgan_gp": "lossyless_jax.methods.wgan_gp",
-    "vic": "lossyless_jax.methods.lossyless",
-    "vc": "lossyless_jax.methods.lossyless",
-    "bince": "lossyless_jax.methods.lossyless",
-    "staggered": "lossyless_jax.methods.lossyless",
+    "vic": "lossyless_jax.methods.lossyless.method",
+    "vc": "lossyless_jax.methods.lossyless.method",
+    "bince": "lossyless_jax.methods.lossyless.method",
+    "staggered": "lossyless_jax.methods.lossyless.method",
 }
 
 
@@ -62,6 +64,7 @@ class Method:
   evaluate: Callable
   report: Callable
   param_labels: Optional[Callable] = None
+  validate: Optional[Callable] = None
 
 
 def register(method: Method) -> Method:

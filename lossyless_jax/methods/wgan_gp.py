@@ -1,4 +1,4 @@
-"""WGAN-GP pretraining of NERD's image generator (nerd.md §3.2 and §6.1 item 7; Gulrajani et al. 2017).
+"""WGAN-GP pretraining of NERD's image generator (Gulrajani et al. 2017; the NERD authors' README and `wgan_gp.py`).
 
 The authors initialise G_θ of every slope β̃ on image data from a WGAN-GP generator; a finished
 run of this method is what `nerd` loads with `config.model.generator_workdir`. The generator is
@@ -36,7 +36,7 @@ _CRITIC_KEYS = ("critic", "critic_opt")  # model-state entries that are not the 
 
 
 def base_config():
-  """The authors' WGAN-GP settings (nerd.md §3.2): critic batches of 64, n_critic = 5, λ_GP = 10,
+  """The NERD authors' WGAN-GP settings (their `wgan_gp.py`): critic batches of 64, n_critic = 5, λ_GP = 10,
   Adam(1e-4, β = (0.5, 0.999)) for both networks; the image config sets data, generator and steps."""
   c = config_lib.base_config()
   c.method = "wgan_gp"

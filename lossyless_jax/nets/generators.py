@@ -45,7 +45,7 @@ class FCGenerator(nn.Module):
     pre_activation_scale: multiplies the last pre-activation before the output non-linearity. With
       ``sigmoid`` a value like 10 spreads the initial outputs over [0, 1], which breaks the
       symmetry that otherwise collapses a Bernoulli/Hamming NERD to the zero-rate point
-      (nerd.md §6.3 item 5).
+      (every sample would get the same gradient).
   """
   out_dim: int
   hidden: Optional[Sequence[int]] = None
@@ -106,7 +106,7 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANCritic(nn.Module):
-  """WGAN critic ``images (B, H, H, C) -> scores (B,)`` mirroring :class:`DCGANGenerator` (nerd.md §3.2).
+  """WGAN critic ``images (B, H, H, C) -> scores (B,)`` mirroring :class:`DCGANGenerator` (the NERD authors' ``models.Critic``).
 
   For ``image_size = 32``: Conv(c_d) → Conv(2c_d) → Conv(4c_d) → Conv(8c_d), each kernel 4, stride 2,
   'SAME' padding (≡ PyTorch k4 s2 p1) and LeakyReLU(0.2), then Dense(1) on the flattened 2×2×8c_d.
