@@ -15,6 +15,7 @@ from lossyless_jax import config as config_lib
 def get_config(arg: str = ""):
   c = config_lib.load("configs/digits_bince.py" + (f":{arg}" if arg else ""))
   c.model.rate = "none"
+  del c.optim.groups["aux"]  # no entropy model, no quantiles
   c.model.eval.classical = ()
   c.model.eval.uncompressed = False
   return c

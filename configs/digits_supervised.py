@@ -40,5 +40,4 @@ def get_config(arg: str = ""):
   c.model.eval.cnn_channels = c.model.channels  # the supervised reference: the encoder's trunk
   c.model.eval.cnn_on_reconstructions = False
   c.model.eval.classical = ()
-  c.model.eval.classical_copies = 0
   return c

@@ -36,9 +36,10 @@ def get_config(arg: str = ""):
   ev = c.model.eval
   ev.train_copies, ev.validation_copies, ev.test_copies = 2, 2, 2  # fixed augmented views per image
   ev.linear_epochs, ev.mlp_hidden, ev.mlp_epochs = 300, (512, 512), 40
-  # the CNN of the uncompressed and classical rows: up to 40 epochs, stopped 5 epochs after its
-  # best validation accuracy, whose parameters it keeps
-  ev.cnn_channels, ev.cnn_hidden, ev.cnn_epochs, ev.cnn_patience = (32, 64), 128, 40, 5
+  # the CNN of the uncompressed and classical rows: up to 40 epochs, stopped 6 epochs after its
+  # best validation accuracy, whose parameters it keeps; it sees 4 views of each train image
+  ev.cnn_channels, ev.cnn_hidden, ev.cnn_epochs, ev.cnn_patience = (32, 64), 128, 40, 6
+  ev.classical_copies = 4
   ev.classical = CLASSICAL
   if arg == "tiny":
     defaults.tiny(c)

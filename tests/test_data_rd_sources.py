@@ -13,7 +13,7 @@ def test_authors_variances_and_rotation():
   v20 = S.gaussian_variances(20)
   np.testing.assert_allclose(v20, 4 * np.exp(-np.arange(20) / 2))
   np.testing.assert_allclose(S.gaussian_variances(40), 4 * np.exp(-np.arange(40.0)))
-  assert v20.sum() == pytest.approx(10.166, abs=1e-3)  # nerd.md D_max
+  assert v20.sum() == pytest.approx(10.166, abs=1e-3)  # D_max = sum of the variances
   u = S.random_rotation(20)
   np.testing.assert_allclose(u @ u.T, np.eye(20), atol=1e-12)
   np.testing.assert_array_equal(u, S.random_rotation(20))  # deterministic (authors' seed 233423)

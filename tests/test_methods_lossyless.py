@@ -224,3 +224,9 @@ def test_classical_reference_is_chosen_on_validation():
   out["probe_validation_accuracy"] = 0.99
   ref = report.classical_reference(rows, out)
   assert not ref["classical_within_2pts"] and ref["classical_reference"] == "jpeg:90"
+
+
+def test_rate_init_scale_reaches_the_entropy_model():
+  for scale in (10.0, 2.0):
+    _, _, _, params, _, _ = _setup("digits_vic", **{"model.rate_init_scale": scale})
+    np.testing.assert_array_equal(np.asarray(params["rate"]["quantiles"][0]), [-scale, 0.0, scale])

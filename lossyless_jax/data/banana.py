@@ -1,6 +1,6 @@
 """The 2-D banana source of "Lossy Compression for Lossless Prediction" (Sec. 5.1, App. E.1, F.1).
 
-Source (notes §4.1). The paper prints
+Source (App. E.1). The paper prints
 ``X ~ N(0, diag([3, 0.5]))``, ``x2 <- x2 + 0.1 x1^2 - 9``, rotate by -40°, shift by ``[-3, -4]``,
 but the authors' code (``BananaDistribution(curvature=0.05, factor=6, location=[-1.5, -2],
 angle=-40, scale=1/2)``, after the TF-compression toy-sources notebook) computes
@@ -29,7 +29,7 @@ Rotation representative: E.1 prints ``Rot(225)·[0, ‖x‖]`` ("the point with 
 positioned at 225 degrees"); the code places ``[-‖x‖, 0]`` rotated by +45°, i.e. polar angle
 225° ("7.5 o'clock"). Rotating [0, r] by 225° would land at 315°, so the printed formula and the
 sentence disagree; we follow the sentence and the code (polar angle 225°). The y-translation
-maximal invariant is ``[x1, 0]`` (E.1; F.1's ``[0, x2]`` is a typo, notes §4.1).
+maximal invariant is ``[x1, 0]`` (E.1; F.1's ``[0, x2]`` is a typo).
 
 Translations follow the code: the translated coordinate is *replaced* by a uniform draw between
 the 10% and 90% quantiles of that coordinate under the source (so ``A(x)`` depends on ``x`` only
@@ -38,7 +38,7 @@ with a fixed key.
 
 All samplers take an explicit ``jax.random`` key and are jittable.
 
-How the authors' code feeds Banana [C] (``utils/data/distributions.py``, ``base.py``): the encoder
+How the authors' code feeds Banana: the encoder
 input is the raw sample ``x``; VIC's target is ``representative(x)``; BINCE's positive is a random
 orbit element ``augment(representative(x))``; VC reconstructs ``x``. The theory's augmented source
 (Eq. 7) would instead encode ``augment(x)``; ``sample_batch`` returns both so the method can choose.

@@ -1,11 +1,11 @@
-"""Synthetic sources with known rate–distortion functions (NERD experiments; nerd.md §3.1, §6.3).
+"""Synthetic sources with known rate–distortion functions (NERD experiments, paper §IV).
 
 Pure samplers: each takes either a ``jax.random`` key (returns a ``jnp`` array, float32) or a
 ``numpy.random.Generator`` (returns a NumPy float64 array), plus the sample count. No global RNG.
 
 * Gaussian, m = 20 / 40, with the authors' *code* variances σ_k² = 4 e^{−2rk}, k = 0..m−1
   (r = 0.25 → 4e^{−k/2} for m = 20; r = 0.5 → 4e^{−k} for m = 40; the paper's printed variances
-  are misprints, nerd.md discrepancy 1), optionally rotated by U = ortho_group(m) drawn with
+  are misprints), optionally rotated by U = ortho_group(m) drawn with
   ``RandomState(233423)`` (the authors' ``np.random.seed(233423)``): X = U diag(σ) ε.
 * Laplace(α) (density α/2 e^{−α|x|}), i.i.d. coordinates, for absolute-error distortion.
 * Bernoulli(p), i.i.d. coordinates in {0, 1}, for (relaxed) Hamming distortion.

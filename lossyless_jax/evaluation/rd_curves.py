@@ -4,7 +4,7 @@ AURD as used by "Lossy Compression for Lossless Prediction" (Sec. 5.1, App. E.1/
 
 - one curve per seed from the λ sweep; area under the rate–distortion curve by the **trapezoidal
   rule**; the per-seed areas are then reported as mean ± standard error over seeds [P].
-- [C] (``aggregate.py::summarize_RD_curves`` / ``apply_area_under_RD``): the points are sorted by
+- the authors' code: the points are sorted by
   distortion and integrated with ``sklearn.metrics.auc(distortion, rate)`` — x = distortion,
   y = rate in bits, piecewise-linear interpolation between observed points, no extrapolation and no
   clipping (the area covers only the observed distortion range). Distortions that are MSEs are
@@ -33,7 +33,7 @@ __all__ = [
 
 
 def mse_to_bits(mse: Any) -> np.ndarray:
-  """Entropy (bits) of a Gaussian with variance ``mse``: ``0.5 · log2(2πe · mse)`` ([C])."""
+  """Entropy (bits) of a Gaussian with variance ``mse``: ``0.5 · log2(2πe · mse)`` (the authors' code)."""
   mse = np.asarray(mse, np.float64)
   if np.any(mse <= 0):
     raise ValueError("mse_to_bits needs strictly positive MSE values")
@@ -65,7 +65,7 @@ def aurd(
   Args:
     distortion: per-point distortions (any order; sorted here).
     rate: per-point rates (bits).
-    distortion_is_mse: convert MSE distortions with ``mse_to_bits`` first ([C]).
+    distortion_is_mse: convert MSE distortions with ``mse_to_bits`` first (the authors' code).
     distortion_range: integrate only over ``[lo, hi]`` (in the converted unit), interpolating the
       curve linearly at the limits; the interval must lie within the observed span.
   """

@@ -19,7 +19,7 @@ Available distortions (``get_distortion(name)``):
 * ``"hamming_relaxed"`` — ``sum_k x_k (1 - y_k) + (1 - x_k) y_k`` for ``x ∈ {0,1}^m``,
   ``y ∈ [0,1]^m``. For binary ``y`` this is the Hamming distance; it is linear in ``y``, so
   randomised rounding of ``y`` keeps the expected distortion and the rate–distortion function
-  equals the Hamming one (nerd.md §6.3 item 5). Computed with one matmul.
+  equals the Hamming one (NERD paper §IV). Computed with one matmul.
 """
 from __future__ import annotations
 

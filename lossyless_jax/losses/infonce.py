@@ -5,7 +5,7 @@ two augmentations ``x̃, x̃'`` of a batch of ``B`` examples are encoded (and pa
 same entropy bottleneck) to ``z, z'``; for every one of the ``2B`` codes the positive is the code
 of the other view of the same example and the ``2B − 2`` codes of the other examples are the
 negatives (self-similarity excluded). ``f_ψ`` is the cosine similarity of projected codes divided
-by a learnable temperature (notes §2.4, [C]):
+by a learnable temperature (App. E.4, the authors' code):
 
 - ``logit_scale`` is initialised to ``log(1/0.07)`` and ``T = 1 / min(exp(logit_scale), 1/τ_min)``
   with ``τ_min = 0.01``, i.e. ``T = max(exp(−logit_scale), 0.01)`` (CLIP's parametrisation);
@@ -18,7 +18,7 @@ by a learnable temperature (notes §2.4, [C]):
 
 Loss weighting: paper ``rate + β · distortion``; App. E / code ``distortion / 0.003 + λ · rate``
 (BINCE's ``factor_beta = 0.003``, i.e. the InfoNCE term weighted ×333). β values are only
-comparable for a fixed distortion factor and temperature setup (notes §8.4).
+comparable for a fixed distortion factor and temperature setup.
 
 Sharding. The function is written for one device on the **global** batch. Under ``jax.jit`` with
 ``z1, z2`` sharded along the batch over a ``Mesh`` (``NamedSharding(mesh, P("data"))``), XLA
@@ -47,7 +47,7 @@ DEFAULT_MIN_TEMPERATURE = 0.01
 
 
 def init_logit_scale(temperature: float = DEFAULT_INIT_TEMPERATURE) -> jax.Array:
-  """``log(1 / temperature)`` as a float32 scalar: the trainable parameter (CLIP / [C])."""
+  """``log(1 / temperature)`` as a float32 scalar: the trainable parameter (as in CLIP and the authors' code)."""
   if temperature <= 0:
     raise ValueError(f"temperature must be > 0, got {temperature}")
   return jnp.asarray(math.log(1.0 / temperature), jnp.float32)

@@ -1,6 +1,6 @@
 """Small convolutional encoder / classifier and the transposed-conv decoder (Flax linen, NHWC).
 
-Decoder (App. E.2, notes §4.2): ``Dense(z -> 2·2·C0)`` reshaped to ``(2, 2, C0)``, then
+Decoder (App. E.2): ``Dense(z -> 2·2·C0)`` reshaped to ``(2, 2, C0)``, then
 ``log2(side) − 1`` blocks ``[BatchNorm, ReLU, ConvTranspose(k=3, s=2, "SAME")]``, channels halving
 at each block and the last block emitting the image channels: for 32×32, 256→128→64→32→C and
 2→4→8→16→32. Sides that are not powers of two are decoded at the next power of two and resized
@@ -8,7 +8,7 @@ back bilinearly (the code resizes STL10's 96 to 128 and back). The output is log
 unnormalised values: apply ``sigmoid`` for images in [0, 1] (``losses.invariant`` does).
 
 The paper uses a ResNet18 encoder for images (``nets.resnet``); ``ConvEncoder`` is the small
-CPU-friendly encoder for 8×8 / 16×16 / 28×28 / 32×32 grey images (notes §10.4): stride-2 3×3
+CPU-friendly encoder for 8×8 / 16×16 / 28×28 / 32×32 grey images: stride-2 3×3
 convolutions, then flatten and ``Dense(z_dim)``. ``CNNClassifier`` is the same trunk with a
 classification head, for "CNN on reconstructions / decoded images".
 

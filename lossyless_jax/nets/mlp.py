@@ -86,12 +86,12 @@ class MLP(nn.Module):
 
 
 def projection_dim(z_dim: int) -> int:
-  """BINCE projection output size ``max(10, int(0.5 · z_dim))`` ([C], notes §2.4)."""
+  """BINCE projection output size ``max(10, int(0.5 · z_dim))`` (the authors' code)."""
   return max(10, int(0.5 * z_dim))
 
 
 class ProjectionHead(nn.Module):
-  """BINCE/SimCLR projector ``z_dim -> 128 -> out_dim`` (ReLU, no norm; [C] ``is_project=True``).
+  """BINCE/SimCLR projector ``z_dim -> 128 -> out_dim`` (ReLU, no norm, the authors' ``is_project=True``).
 
   ``out_dim=None`` uses ``projection_dim(z_dim)``.
   """

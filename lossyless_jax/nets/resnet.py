@@ -1,6 +1,6 @@
 """ResNet18 (Flax linen, NHWC) with the CIFAR stem used for small images.
 
-App. E.2 / notes §4.2: the encoder of the image experiments is a ResNet18 whose final fully
+App. E.2: the encoder of the image experiments is a ResNet18 whose final fully
 connected layer outputs the representation (``out_dim`` = z_dim, 128 by default in the paper);
 for inputs under 100 px the code replaces the ImageNet stem (7×7 stride-2 conv + 3×3 max-pool)
 by a 3×3 stride-1 conv and no max-pool (``stem="cifar"``; ``stem="auto"`` picks it for sides
@@ -12,7 +12,7 @@ training). Initialisation: Kaiming-normal ``fan_out`` convolutions, BN scale 1 /
 Kaiming-uniform final dense with zero bias (App. E, authors' ``weights_init``).
 
 ``pool="flatten"`` keeps the spatial map instead of global average pooling (the authors report
-removing the pooling helps VIC/VC; notes §6.2). ``width`` scales all channel counts (64 in the
+removing the pooling helps VIC/VC). ``width`` scales all channel counts (64 in the
 standard network) for cheap CPU tests.
 """
 from __future__ import annotations

@@ -29,6 +29,7 @@ MODEL = dict(
     encoder="conv", z_dim=32, channels=(32, 64), hidden=(1024, 1024), activation="softplus", norm="",
     resnet_width=64, resnet_stage_sizes=(2, 2, 2, 2), resnet_pool="avg",
     rate="factorized", affine=False,
+    rate_init_scale=10.0,  # initial width of the factorized densities (Ballé et al.'s 10)
     decoder_top_channels=256, decoder_hidden=(1024, 1024),
     proj_hidden=128, proj_dim=0,  # BINCE head z -> 128 -> proj_dim (0: max(10, z_dim // 2))
     augment="none", augment_order=1,

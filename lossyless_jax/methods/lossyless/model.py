@@ -145,7 +145,7 @@ def make_rate_model(model_config) -> nn.Module:
   kind = _get(model_config, "rate")
   z = int(model_config.z_dim)
   if kind == "factorized":
-    model = factorized.EntropyBottleneck(z)
+    model = factorized.EntropyBottleneck(z, init_scale=float(_get(model_config, "rate_init_scale")))
   elif kind == "hyperprior":
     model = VectorHyperprior(z)
   else:
