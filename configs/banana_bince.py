@@ -11,12 +11,12 @@ distortion and `cells.png`. `:tiny` shrinks it (tests).
 L = InfoNCE / 0.003 + λ·rate (the authors' factor_beta 0.003), constant (no warm-up).
 """
 from lossyless_jax import config as config_lib
+from lossyless_jax.methods.lossyless import defaults
 
 
 def get_config(arg: str = ""):
   c = config_lib.load("configs/banana_vic.py" + (f":{arg}" if arg else ""))
-  c.method = c.loss.kind = "bince"
-  c.loss.distortion_factor = 0.003
+  defaults.switch_method(c, "bince")  # distortion factor 0.003
   c.model.z_dim = 2
   c.model.proj_hidden, c.model.proj_dim = 128, 0
   c.loss.init_temperature, c.loss.min_temperature = 0.07, 0.01

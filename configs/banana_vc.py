@@ -10,11 +10,12 @@ and writes `cells.png` with its ring score (no rings expected). `:tiny` shrinks 
 L = distortion + λ·rate (factor_beta 1 on Banana), constant (no warm-up).
 """
 from lossyless_jax import config as config_lib
+from lossyless_jax.methods.lossyless import defaults
 
 
 def get_config(arg: str = ""):
   c = config_lib.load("configs/banana_vic.py" + (f":{arg}" if arg else ""))
-  c.method = c.loss.kind = "vc"
+  defaults.switch_method(c, "vc", distortion_factor=1.0)  # factor 1 on Banana
   c.model.z_dim = 2
   c.model.p_augment = 0.0  # the raw x
   return c

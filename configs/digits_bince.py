@@ -9,12 +9,12 @@ the same bottleneck, a projection head z -> 128 -> max(10, z_dim/2), cosine NT-X
 L = InfoNCE / 0.003 + λ·rate (the authors' factor_beta 0.003 for BINCE).
 """
 from lossyless_jax import config as config_lib
+from lossyless_jax.methods.lossyless import defaults
 
 
 def get_config(arg: str = ""):
   c = config_lib.load("configs/digits_vic.py" + (f":{arg}" if arg else ""))
-  c.method = c.loss.kind = "bince"
-  c.loss.distortion_factor = 0.003
+  defaults.switch_method(c, "bince")  # distortion factor 0.003
   c.coefs.rate.value = 40.0  # λ
   c.model.proj_hidden, c.model.proj_dim = 128, 0  # 0: max(10, z_dim // 2)
   c.loss.init_temperature, c.loss.min_temperature = 0.07, 0.01

@@ -11,15 +11,17 @@ the L1 feature distortion ‖z − ẑ‖₁, then evaluated like the end-to-end
 on the **rate** (the paper uses λ ∈ {1e-2, 5e-2, 1e-1}; larger λ = fewer bits).
 """
 from lossyless_jax import config as config_lib
+from lossyless_jax.methods.lossyless import defaults
 
 
 def get_config(arg: str = ""):
   workdir, _, size = arg.partition(",")
   c = config_lib.load("configs/digits_vic.py" + (f":{size}" if size else ""))
-  c.method = c.loss.kind = "staggered"
-  c.loss.distortion_factor = 1.0
+  defaults.switch_method(c, "staggered")  # distortion factor 1
   c.model.encoder_workdir = workdir or "workdirs/digits_staggered_encoder"  # same encoder/channels/z_dim
   c.model.affine = True  # learned rounding precision of the frozen representation
+  # the authors' ArrayCompressor recipe (App. E.7): lr 0.1, divided by 10 every fifth of training
+  c.optim.lr = config_lib.schedule_config(kind="step", value=0.1, boundaries=(200, 400, 600, 800), factor=0.1)
   c.coefs.rate.value = 0.05  # λ on the rate
   if size != "tiny":
     c.num_steps = c.eval_every = c.checkpoint.every = 1000

@@ -15,12 +15,11 @@ Recipe (differs from digits_vic):
   so the densities keep sharpening after the label clusters have formed.
 - 4 augmented copies of each test image (1,440 views): the file's fixed 64-byte header costs
   0.36 bit per image instead of 0.71.
+- BINCE: λ = 40, 8,000 steps, factorized densities initialised at width 1 (not 10). Measured
+  (coded bits, test probe accuracy; reference 95.9 %): 8,000 steps, λ = 40: 8.6, 93.8 %;
+  λ = 60: 7.8, 92.9 %. 4,000 steps, λ = 30: 9.7, 95.1 %; λ = 40: 9.0, 92.9 %; λ = 50: 8.6,
+  91.0 %; λ = 100 (width 10): 6.9, 84.3 %; z_dim 2, λ = 30: 6.6, 86.0 %.
 
-`uncompressed_accuracy` is the supervised reference: the encoder's conv trunk (32-64) with a
-classification head (Dense 128 -> 10), trained with labels on the same augmented training views.
-
-λ/β convention (paper §2.5): `coefs.rate.value` = λ = 1/β on the rate in nats;
-L = distortion / loss.distortion_factor + λ·rate (VIC factor_beta 1, BINCE 0.003).
 """
 from lossyless_jax import config as config_lib
 
@@ -31,9 +30,11 @@ def get_config(arg: str = ""):
   c = config_lib.load(base + (f":{size}" if size else ""))
   c.loss.equivalence = "label"  # x ~ x' iff same label
   c.model.z_dim = 4
-  c.coefs.rate.value = 2.5 if method == "vic" else 30.0  # λ = 1/β
+  c.coefs.rate.value = 2.5 if method == "vic" else 40.0  # λ = 1/β
+  if method == "bince":
+    c.model.rate_init_scale = 1.0  # densities that start narrow collapse onto the 10 label codes sooner
   if size != "tiny":
-    c.num_steps = c.eval_every = c.checkpoint.every = 4000
+    c.num_steps = c.eval_every = c.checkpoint.every = 4000 if method == "vic" else 8000
     c.coefs.rate.warmup_steps = int(0.3 * c.num_steps)
     c.optim.lr.end_value = c.optim.lr.value / 10
   c.model.eval.test_copies = 4

@@ -8,11 +8,11 @@ and reconstruct A(x) itself. Everything else (data, networks, evaluation) is dig
 L = 2·distortion + λ·rate (the authors' factor_beta 0.5 for VC).
 """
 from lossyless_jax import config as config_lib
+from lossyless_jax.methods.lossyless import defaults
 
 
 def get_config(arg: str = ""):
   c = config_lib.load("configs/digits_vic.py" + (f":{arg}" if arg else ""))
-  c.method = c.loss.kind = "vc"
-  c.loss.distortion_factor = 0.5
+  defaults.switch_method(c, "vc")  # distortion factor 0.5
   c.coefs.rate.value = 0.1  # λ
   return c

@@ -8,16 +8,15 @@ size (60,000) (paper §5.1, App. E.3). `:mock` is the tiny variant run on `tfds.
 L = InfoNCE / 0.003 + λ·rate (the authors' factor_beta 0.003 for BINCE).
 """
 from lossyless_jax import config as config_lib
+from lossyless_jax.methods.lossyless import defaults
 
 
 def get_config(arg: str = ""):
   c = config_lib.load("configs/mnist_vic.py")
-  c.method = c.loss.kind = "bince"
-  c.loss.distortion_factor = 0.003
+  defaults.switch_method(c, "bince")  # distortion factor 0.003
   c.coefs.rate.value = 0.01  # λ
   c.loss.effective_batch_size = 60_000  # the training-set size
   c.model.eval.cnn_on_reconstructions = False
   if arg == "mock":
-    from lossyless_jax.methods.lossyless import defaults
     defaults.mock(c)
   return c

@@ -7,10 +7,10 @@ VC on augmented MNIST: configs/mnist_vic.py reconstructing the augmented image A
 L = 2·distortion + λ·rate (the authors' factor_beta 0.5 for VC).
 """
 from lossyless_jax import config as config_lib
+from lossyless_jax.methods.lossyless import defaults
 
 
 def get_config(arg: str = ""):
   c = config_lib.load("configs/mnist_vic.py" + (f":{arg}" if arg else ""))
-  c.method = c.loss.kind = "vc"
-  c.loss.distortion_factor = 0.5
+  defaults.switch_method(c, "vc")  # distortion factor 0.5
   return c

@@ -20,15 +20,22 @@ import json
 import numpy as np
 from absl import app, flags
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "A finished run of a lossyless config.")
-_SPLIT = flags.DEFINE_string("split", "test", "compress: the split to code.")
-_OUT = flags.DEFINE_string("out", None, "compress: the file to write; decompress: the .npz to write.")
-_FILE = flags.DEFINE_string("file", None, "decompress: the file to decode.")
-_TRAIN = flags.DEFINE_string("train", None, "probe: the coded train file.")
-_TEST = flags.DEFINE_string("test", None, "probe: the coded test file.")
-_TRAIN_SPLIT = flags.DEFINE_string("train_split", "train", "probe: the split the train file's labels come from.")
-_TEST_SPLIT = flags.DEFINE_string("test_split", "test", "probe: the split the test file's labels come from.")
-_EPOCHS = flags.DEFINE_integer("epochs", 300, "probe: epochs of the linear probe.")
+
+
+def define_flags() -> None:
+  """The CLI's flags (defined only when run as a script, so that importing this module next to
+  another launch script defines nothing)."""
+  flags.DEFINE_string("workdir", None, "A finished run of a lossyless config.")
+  flags.DEFINE_string("split", "test", "compress: the split to code.")
+  flags.DEFINE_string("out", None, "compress: the file to write; decompress: the .npz to write.")
+  flags.DEFINE_string("file", None, "decompress: the file to decode.")
+  flags.DEFINE_string("train", None, "probe: the coded train file.")
+  flags.DEFINE_string("test", None, "probe: the coded test file.")
+  flags.DEFINE_string("train_split", "train", "probe: the split the train file's labels come from.")
+  flags.DEFINE_string("test_split", "test", "probe: the split the test file's labels come from.")
+  flags.DEFINE_integer("epochs", 300, "probe: epochs of the linear probe.")
+
+
 COMMANDS = ("compress", "decompress", "inspect", "probe")
 
 
@@ -102,7 +109,7 @@ def _need(*names):
 def main(argv):
   if len(argv) < 2 or argv[1] not in COMMANDS:
     raise app.UsageError(f"the first argument is the command: one of {', '.join(COMMANDS)}")
-  cmd = argv[1]
+  cmd, f = argv[1], flags.FLAGS
   if cmd == "inspect":
     if len(argv) != 3:
       raise app.UsageError("inspect takes one file: codec.py inspect FILE")
@@ -111,16 +118,17 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[2:])}")
   elif cmd == "compress":
     _need("workdir", "out")
-    out = compress(_WORKDIR.value, _SPLIT.value, _OUT.value)
+    out = compress(f.workdir, f.split, f.out)
   elif cmd == "decompress":
     _need("workdir", "file", "out")
-    z = decompress(_WORKDIR.value, _FILE.value, _OUT.value)
-    out = {"out": _OUT.value, "shape": list(z.shape)}
+    z = decompress(f.workdir, f.file, f.out)
+    out = {"out": f.out, "shape": list(z.shape)}
   else:
     _need("workdir", "train", "test")
-    out = probe(_WORKDIR.value, _TRAIN.value, _TEST.value, _TRAIN_SPLIT.value, _TEST_SPLIT.value, _EPOCHS.value)
+    out = probe(f.workdir, f.train, f.test, f.train_split, f.test_split, f.epochs)
   print(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

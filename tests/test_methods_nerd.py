@@ -127,35 +127,29 @@ def test_bad_slopes_are_rejected(tmp_path):
     train.train_and_eval(config, str(tmp_path))
 
 
+_BAD_NERD_FIELDS = [  # (config arg, {dotted field: value}, the error's message)
+    ("lp3", {"loss.p": 0.5}, r"config.loss.p: 0.5; the ℓp distortion ‖x − y‖_p² needs a finite p >= 1"),
+    ("lp3", {"loss.p": None}, r"needs the exponent config.loss.p"),
+    ("", {"loss.p": 3.0}, r"only the distortion 'lp' reads an exponent"),
+    ("", {"loss.distortion": "huber"}, r"config.loss.distortion: unknown distortion 'huber'"),
+    ("", {"loss.exponent": 3.0}, r"config.loss.exponent: unknown field"),
+    ("", {"loss.warm_start": True, "optim.name": "adamw"}, r"warm_start: needs config.optim.name 'adam' or 'sgd'"),
+]
+
+
 def test_config_schema_and_lp_exponent_are_checked():
   config = _load("nerd_gaussian", "lp3")
   assert config.loss.distortion == "lp" and config.loss.p == 3.0
   nerd.validate(config)
-  config.loss.p = 0.5
-  with pytest.raises(config_lib.ConfigError, match=r"config.loss.p: 0.5; the ℓp distortion ‖x − y‖_p² needs a finite p >= 1"):
-    nerd.validate(config)
-  config.loss.p = None
-  with pytest.raises(config_lib.ConfigError, match=r"needs the exponent config.loss.p"):
-    nerd.validate(config)
-  config = _load("nerd_gaussian")
-  config.loss.p = 3.0
-  with pytest.raises(config_lib.ConfigError, match=r"only the distortion 'lp' reads an exponent"):
-    nerd.validate(config)
-  config = _load("nerd_gaussian")
-  config.loss.distortion = "huber"
-  with pytest.raises(config_lib.ConfigError, match=r"config.loss.distortion: unknown distortion 'huber'"):
-    nerd.validate(config)
-  config = _load("nerd_gaussian")
-  config.loss.exponent = 3.0
-  with pytest.raises(config_lib.ConfigError, match=r"config.loss.exponent: unknown field"):
-    nerd.validate(config)
-  config = _load("nerd_gaussian")
+  for arg, fields, message in _BAD_NERD_FIELDS:
+    config = _load("nerd_gaussian", arg)
+    for field, value in fields.items():
+      section, key = field.split(".")
+      config[section][key] = value
+    with pytest.raises(config_lib.ConfigError, match=message):
+      nerd.validate(config)
   with pytest.raises(TypeError):
-    config.loss.num_samples = 512.5
-  config.loss.warm_start = True
-  config.optim.name = "adamw"
-  with pytest.raises(config_lib.ConfigError, match=r"warm_start: needs config.optim.name 'adam' or 'sgd'"):
-    nerd.validate(config)
+    _load("nerd_gaussian").loss.num_samples = 512.5
 
 
 def test_lp_distortion_runs_from_the_config(tmp_path):

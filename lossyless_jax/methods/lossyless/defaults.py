@@ -201,3 +201,13 @@ def image_model(c):
   ev.mlp_hidden, ev.mlp_epochs = (2048, 2048), 100
   ev.cnn_channels, ev.cnn_hidden, ev.cnn_epochs = (32, 64, 128), 256, 30
   return c
+
+
+def switch_method(c, method: str, distortion_factor: float | None = None):
+  """The same experiment with another method: ``method``, ``loss.kind`` and the method's
+  distortion factor (``DISTORTION_FACTOR``, or ``distortion_factor``)."""
+  if method not in KINDS:
+    raise config_lib.ConfigError(f"config.method: {method!r}; expected one of {', '.join(KINDS)}")
+  c.method = c.loss.kind = method
+  c.loss.distortion_factor = DISTORTION_FACTOR[method] if distortion_factor is None else float(distortion_factor)
+  return c

@@ -241,7 +241,8 @@ def table(out: dict, rows: list[dict]) -> str:
   lines = [f"{'method':<16}{'est. bits/img':>14}{'coded bits/img':>15}{'payload':>9}{'val acc':>9}{'test acc':>9}  notes",
            f"{out['method']:<16}{out.get('bits_per_image_estimated', nan):>14.2f}{out.get('bits_per_image_coded', nan):>15.2f}"
            f"{out.get('bits_per_image_coded_payload', nan):>9.1f}{out.get('probe_validation_accuracy', nan):>9.4f}"
-           f"{out.get('probe_accuracy', nan):>9.4f}  {out.get('probe', 'linear')} probe on decoded ẑ (linear "
+           f"{out.get('probe_accuracy', nan):>9.4f}  {out.get('probe', 'linear')} probe on "
+           f"{'decoded ẑ' if 'bits_per_image_coded' in out else 'z (no bottleneck)'} (linear "
            f"{out.get('linear_probe_accuracy', nan):.4f}, mlp {out.get('mlp_probe_accuracy', nan):.4f})"]
   if "reconstruction_cnn_accuracy" in out:
     lines.append(f"{'  (x̂ CNN)':<16}{'':>14}{'':>15}{'':>9}{'':>9}{out['reconstruction_cnn_accuracy']:>9.4f}"
