@@ -14,6 +14,15 @@ import time
 import jax
 
 
+def write_json(path: str, obj) -> None:
+  """Writes ``obj`` as JSON (sorted keys) to ``path`` atomically, on process 0 only."""
+  if jax.process_index() == 0:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+      json.dump(obj, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
 class MetricLogger:
   def __init__(self, workdir: str, resume_step: int | None = None):
     self.enabled = jax.process_index() == 0

@@ -61,14 +61,6 @@ def make_train_step(method: methods.Method, tx: optax.GradientTransformation, co
   return jax.jit(step_fn, out_shardings=(replicated, replicated), donate_argnums=(0,))
 
 
-def _write_json(path: str, obj) -> None:
-  if jax.process_index() == 0:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-      json.dump(obj, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-
-
 def _summary(report: dict) -> str:
   rows = [f"  {k}: {v:.6g}" if isinstance(v, float) else f"  {k}: {v}" for k, v in report.items()
           if not isinstance(v, (list, dict))]
@@ -87,7 +79,7 @@ def train_and_eval(config, workdir: str) -> dict:
   parallel.check_batch_size(config.data.batch_size, mesh)
   parallel.check_batch_size(config.data.eval_batch_size, mesh, "config.data.eval_batch_size")
   os.makedirs(workdir, exist_ok=True)
-  _write_json(os.path.join(workdir, "config.json"), config.to_dict())
+  log_lib.write_json(os.path.join(workdir, "config.json"), config.to_dict())
   shard = lambda batch: parallel.shard_batch(mesh, batch)
 
   train_iter = data.build(config.data, "train", pi, pc)
@@ -186,7 +178,7 @@ def train_and_eval(config, workdir: str) -> dict:
   report = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in report.items()}
   if any(isinstance(v, float) and not math.isfinite(v) for v in report.values()):
     progress.write("warning: the report holds non-finite values")
-  _write_json(report_path, report)
+  log_lib.write_json(report_path, report)
   if pi == 0:
     print(_summary(report), flush=True)
   logger.close()

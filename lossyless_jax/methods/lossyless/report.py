@@ -27,21 +27,16 @@ import time
 
 import jax
 import numpy as np
+from tqdm.auto import tqdm
 
 from lossyless_jax import parallel
+from lossyless_jax.logging import write_json
 from lossyless_jax.evaluation import classical, probes
 from lossyless_jax.methods.lossyless import banana_report, defaults
 from lossyless_jax.methods.lossyless import evaluate as E
 from lossyless_jax.methods.lossyless import model as M
 
 WITHIN = 0.02  # "within 2 points" of the probe accuracy (the paper's Table 1 criterion)
-
-
-def _write_json(path, value):
-  if jax.process_index() == 0:
-    with open(path + ".tmp", "w") as f:
-      json.dump(value, f, indent=1, sort_keys=True)
-    os.replace(path + ".tmp", path)
 
 
 def run(params, model_state, ctx) -> dict:
@@ -94,13 +89,13 @@ def run(params, model_state, ctx) -> dict:
   if M._get(config.model, "banana_invariance"):  # Banana: invariant distortion and cells, no classifier
     out.update(banana_report.run(params, model_state, config, workdir, state, inputs, reps,
                                  out.get("bits_per_image_estimated", float("nan"))))
-    _write_json(os.path.join(workdir, "timings.json"), timings)
+    write_json(os.path.join(workdir, "timings.json"), timings)
     return out
 
   t1 = time.time()
   rows = _probes_and_baselines(params, model_state, config, workdir, ev, kind, out, reps, inputs, labels)
   timings["probes_s"] = time.time() - t1
-  _write_json(os.path.join(workdir, "timings.json"), timings)
+  write_json(os.path.join(workdir, "timings.json"), timings)
   if is_main:
     print(table(out, rows), flush=True)
   return out
@@ -157,11 +152,10 @@ def _probes_and_baselines(params, model_state, config, workdir, ev, kind, out, r
     out["uncompressed_accuracy"] = res["accuracy"]
     out["uncompressed_validation_accuracy"] = res["validation_accuracy"]
     out["uncompressed_train_images"] = len(base["labels"]["train"])
-  from tqdm.auto import tqdm
   settings = tqdm(ev["classical"], desc="classical codecs", unit="setting", disable=None, dynamic_ncols=True)
   rows = [cache.get(item, lambda item=item: _classical_row(item, key, base, ev, num_classes)) for item in settings]
   if rows:
-    _write_json(os.path.join(workdir, "classical.json"), rows)
+    write_json(os.path.join(workdir, "classical.json"), rows)
     out.update(classical_reference(rows, out))
   return rows
 
@@ -231,7 +225,7 @@ class _Cache:
     value = fn()
     if jax.process_index() == 0:
       os.makedirs(self.dir, exist_ok=True)
-      _write_json(path, value)
+      write_json(path, value)
     return value
 
 
