@@ -136,6 +136,12 @@ def check_section(value, reference: ml_collections.ConfigDict, path: str) -> Non
   _check(value, reference, path, free_form=())
 
 
+def check_choice(value, choices, path: str) -> None:
+  """Raises ConfigError unless ``value`` (of field ``config.<path>``) is one of ``choices``."""
+  if value not in choices:
+    raise ConfigError(f"config.{path}: {value!r}; expected one of {', '.join(map(repr, choices))}")
+
+
 def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Checks the loop's fields against `base_config()`; returns `config`.
 

@@ -109,11 +109,6 @@ def base_config():
   return c
 
 
-def _choice(value, choices, path):
-  if value not in choices:
-    raise config_lib.ConfigError(f"config.{path}: {value!r}; expected one of {', '.join(map(repr, choices))}")
-
-
 def _distortion_spec(config) -> tuple[str, float | None]:
   """(name, p) of the configured distortion, checked; p is None unless the distortion is ℓp²."""
   name = config.loss.get("distortion", "squared_error")
@@ -170,9 +165,9 @@ def validate(config) -> None:
   config_lib.check_section(config.model, _section(MODEL), "model")
   config_lib.check_section(config.loss, _section(LOSS), "loss")
   m, l = config.model, config.loss
-  _choice(m.get("generator", "fc"), GENERATORS, "model.generator")
-  _choice(l.get("mode", "lagrangian"), MODES, "loss.mode")
-  _choice(l.get("rcc_method", "pfr"), one_shot.METHODS, "loss.rcc_method")
+  config_lib.check_choice(m.get("generator", "fc"), GENERATORS, "model.generator")
+  config_lib.check_choice(l.get("mode", "lagrangian"), MODES, "loss.mode")
+  config_lib.check_choice(l.get("rcc_method", "pfr"), one_shot.METHODS, "loss.rcc_method")
   _distortion_spec(config)
   for key in ("num_samples", "eval_num_samples", "eval_chunk_size"):
     if int(l.get(key, LOSS[key])) < 1:
@@ -371,7 +366,6 @@ def effective_params(config, params, model_state):
 
 
 def init(rng, batch, config):
-  validate(config)
   _, values = _points(config)
   x = _flat(batch)
   module = generator_module(config, x[0])
@@ -761,4 +755,4 @@ def _print_table(curve):
           f"decoded exactly {curve['rcc_decoded_exactly'][k]}")
 
 
-METHOD = methods.register(methods.Method("nerd", init, loss, evaluate, report))
+METHOD = methods.register(methods.Method("nerd", init, loss, evaluate, report, validate=validate))

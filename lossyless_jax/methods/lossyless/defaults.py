@@ -96,11 +96,6 @@ def config(method: str, *, lmbda: float, num_steps: int, lr: float = 1e-3,
   return c
 
 
-def _choice(value, choices, path):
-  if value not in choices:
-    raise config_lib.ConfigError(f"config.{path}: {value!r}; expected one of {', '.join(map(repr, choices))}")
-
-
 def validate(config) -> None:
   """Raises ``ConfigError`` for an unknown/ill-typed field or an unsupported combination."""
   model = ml_collections.ConfigDict(dict(MODEL, augment=None))  # a preset name, a string or a sequence spec
@@ -109,11 +104,11 @@ def validate(config) -> None:
   config_lib.check_section(config.loss, ml_collections.ConfigDict(LOSS), "loss")
   kind = kind_of(config)
   m, l = config.model, config.loss
-  _choice(m.get("encoder", MODEL["encoder"]), ENCODERS, "model.encoder")
-  _choice(m.get("rate", MODEL["rate"]), RATE_MODELS, "model.rate")
-  _choice(l.get("likelihood", LOSS["likelihood"]), LIKELIHOODS, "loss.likelihood")
-  _choice(l.get("reduce", LOSS["reduce"]), REDUCTIONS, "loss.reduce")
-  _choice(l.get("equivalence", LOSS["equivalence"]), EQUIVALENCES, "loss.equivalence")
+  config_lib.check_choice(m.get("encoder", MODEL["encoder"]), ENCODERS, "model.encoder")
+  config_lib.check_choice(m.get("rate", MODEL["rate"]), RATE_MODELS, "model.rate")
+  config_lib.check_choice(l.get("likelihood", LOSS["likelihood"]), LIKELIHOODS, "loss.likelihood")
+  config_lib.check_choice(l.get("reduce", LOSS["reduce"]), REDUCTIONS, "loss.reduce")
+  config_lib.check_choice(l.get("equivalence", LOSS["equivalence"]), EQUIVALENCES, "loss.equivalence")
   p = float(m.get("p_augment", 1.0))
   if not 0.0 <= p <= 1.0:
     raise config_lib.ConfigError(f"config.model.p_augment: {p}; expected a probability in [0, 1]")
@@ -131,7 +126,7 @@ def validate(config) -> None:
 
 def kind_of(config) -> str:
   kind = config.loss.get("kind", "") or config.method
-  _choice(kind, KINDS, "loss.kind")
+  config_lib.check_choice(kind, KINDS, "loss.kind")
   return kind
 
 
