@@ -15,6 +15,7 @@ from lossyless_jax.methods.lossyless import defaults
 
 
 def get_config(arg: str = ""):
+  config_lib.check_arg(arg, ("", "tiny"), "configs/banana_bince.py")
   c = config_lib.load("configs/banana_vic.py" + (f":{arg}" if arg else ""))
   defaults.switch_method(c, "bince")  # distortion factor 0.003
   c.model.z_dim = 2

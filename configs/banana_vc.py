@@ -14,6 +14,7 @@ from lossyless_jax.methods.lossyless import defaults
 
 
 def get_config(arg: str = ""):
+  config_lib.check_arg(arg, ("", "tiny"), "configs/banana_vc.py")
   c = config_lib.load("configs/banana_vic.py" + (f":{arg}" if arg else ""))
   defaults.switch_method(c, "vc", distortion_factor=1.0)  # factor 1 on Banana
   c.model.z_dim = 2

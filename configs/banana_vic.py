@@ -15,14 +15,14 @@ over `SWEEP_LAMBDAS` and 3 seeds. `:tiny` shrinks it to a few steps (tests).
 λ/β convention (paper §2.5): `coefs.rate.value` = λ = 1/β, the coefficient on the rate in nats;
 L = distortion + λ·rate (factor_beta 1 for both VIC and VC on Banana), constant (no warm-up).
 """
+from lossyless_jax import config as config_lib
 from lossyless_jax.methods.lossyless import defaults
 
 SWEEP_LAMBDAS = (1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1000.0)  # App. E.1
 
 
 def get_config(arg: str = ""):
-  if arg not in ("", "tiny"):
-    raise ValueError(f"banana config: unknown arg {arg!r}; expected '' or 'tiny'")
+  config_lib.check_arg(arg, ("", "tiny"), "configs/banana_vic.py")
   c = defaults.config("vic", lmbda=0.07, num_steps=1500, lr=1e-3, warmup_fraction=0.0)  # λ of Fig. 5 right
   c.optim.name = "adam"
   c.optim.weight_decay = 0.0

@@ -12,13 +12,16 @@ train and test features are coded to real bitstreams, decoded, and probed (linea
 """
 import os
 
-import numpy as np
-
+from lossyless_jax import config as config_lib
+from lossyless_jax.data import npz_features
 from lossyless_jax.methods.lossyless import defaults
 
 
 def get_config(arg: str = ""):
   path, _, size = arg.partition(",")
+  if size not in ("", "tiny") or (path and not path.endswith(".npz")):
+    raise config_lib.ConfigError(f"configs/clip_features.py: arg {arg!r}; expected '<features>.npz' or "
+                                 "'<features>.npz,tiny'")
   c = defaults.config("staggered", lmbda=0.05, num_steps=3000)
   c.data.name = "npz_features"
   c.data.options.path = path
@@ -27,8 +30,7 @@ def get_config(arg: str = ""):
   c.model.encoder = "identity"
   c.model.z_dim = 512  # CLIP ViT-B/32; read from the file when it exists
   if path and os.path.exists(path):
-    with np.load(path) as f:
-      c.model.z_dim = int(f["train_features"].shape[-1])
+    c.model.z_dim = npz_features.feature_dim(path)
   c.model.rate = "factorized"
   c.model.affine = True
   c.loss.likelihood = "gaussian"

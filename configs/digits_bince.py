@@ -13,6 +13,7 @@ from lossyless_jax.methods.lossyless import defaults
 
 
 def get_config(arg: str = ""):
+  config_lib.check_arg(arg, ("", "tiny"), "configs/digits_bince.py")
   c = config_lib.load("configs/digits_vic.py" + (f":{arg}" if arg else ""))
   defaults.switch_method(c, "bince")  # distortion factor 0.003
   c.coefs.rate.value = 40.0  # λ

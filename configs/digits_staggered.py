@@ -5,17 +5,25 @@ Step 2 of the staggered "lossy-Z" recipe (paper §2.6, Table 7 "staggered"): the
 default `workdirs/digits_staggered_encoder`) is frozen; an affine precision (z + b)·exp(s) and a
 factorized entropy bottleneck are trained on its representations of the augmented digits with
 the L1 feature distortion ‖z − ẑ‖₁, then evaluated like the end-to-end runs.
-`:<workdir>,tiny` shrinks it (tests).
+`:<workdir>,tiny` shrinks it (tests); a workdir given in the arg must exist.
 
 λ/β convention (paper §2.6, Source Code 2): L = ‖z − ẑ‖₁ + λ·rate_nats with λ = `coefs.rate.value`
 on the **rate** (the paper uses λ ∈ {1e-2, 5e-2, 1e-1}; larger λ = fewer bits).
 """
+import os
+
 from lossyless_jax import config as config_lib
 from lossyless_jax.methods.lossyless import defaults
 
 
 def get_config(arg: str = ""):
   workdir, _, size = arg.partition(",")
+  expected = "expected '<encoder workdir>[,tiny]' (no arg: workdirs/digits_staggered_encoder)"
+  if size not in ("", "tiny"):
+    raise config_lib.ConfigError(f"configs/digits_staggered.py: arg {arg!r}; {expected}")
+  if workdir and not os.path.isdir(workdir):  # (also what a misplaced ':tiny' or a typo lands on)
+    raise config_lib.ConfigError(f"configs/digits_staggered.py: arg {arg!r}: no encoder workdir {workdir!r} (train "
+                                 f"configs/digits_staggered_encoder.py there first); {expected}")
   c = config_lib.load("configs/digits_vic.py" + (f":{size}" if size else ""))
   defaults.switch_method(c, "staggered")  # distortion factor 1
   c.model.encoder_workdir = workdir or "workdirs/digits_staggered_encoder"  # same encoder/channels/z_dim

@@ -13,6 +13,7 @@ from lossyless_jax import config as config_lib
 
 
 def get_config(arg: str = ""):
+  config_lib.check_arg(arg, ("", "tiny"), "configs/digits_staggered_encoder.py")
   c = config_lib.load("configs/digits_bince.py" + (f":{arg}" if arg else ""))
   c.model.rate = "none"
   del c.optim.groups["aux"]  # no entropy model, no quantiles

@@ -12,6 +12,7 @@ from lossyless_jax.methods.lossyless import defaults
 
 
 def get_config(arg: str = ""):
+  config_lib.check_arg(arg, ("", "tiny"), "configs/digits_vc.py")
   c = config_lib.load("configs/digits_vic.py" + (f":{arg}" if arg else ""))
   defaults.switch_method(c, "vc")  # distortion factor 0.5
   c.coefs.rate.value = 0.1  # λ

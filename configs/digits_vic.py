@@ -10,6 +10,7 @@ a few steps (tests).
 nats; L = distortion / loss.distortion_factor + λ·rate (the authors' factor_beta: VIC 1, VC 0.5,
 BINCE 0.003), λ warmed up linearly from λ·1e-5 over the first 10 % of the steps.
 """
+from lossyless_jax import config as config_lib
 from lossyless_jax.methods.lossyless import defaults
 
 # The paper's "small" MNIST augmentations (App. E.3: rotation 15°, translation 15 %, shear 15°,
@@ -21,6 +22,7 @@ CLASSICAL = ("png:9",) + tuple(f"jpeg:{max(q, 1)}" for q in QUALITIES) + tuple(f
 
 
 def get_config(arg: str = ""):
+  config_lib.check_arg(arg, ("", "tiny"), "configs/digits_vic.py")
   c = defaults.config("vic", lmbda=0.1, num_steps=2000, lr=1e-3)
   c.data.name = "digits"  # 1,257 train / 180 validation / 360 test images, 8×8 upsampled
   c.data.image_size = 16

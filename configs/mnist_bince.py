@@ -12,6 +12,7 @@ from lossyless_jax.methods.lossyless import defaults
 
 
 def get_config(arg: str = ""):
+  config_lib.check_arg(arg, ("", "mock"), "configs/mnist_bince.py")
   c = config_lib.load("configs/mnist_vic.py")
   defaults.switch_method(c, "bince")  # distortion factor 0.003
   c.coefs.rate.value = 0.01  # λ

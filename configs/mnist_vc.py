@@ -11,6 +11,7 @@ from lossyless_jax.methods.lossyless import defaults
 
 
 def get_config(arg: str = ""):
+  config_lib.check_arg(arg, ("", "mock"), "configs/mnist_vc.py")
   c = config_lib.load("configs/mnist_vic.py" + (f":{arg}" if arg else ""))
   defaults.switch_method(c, "vc")  # distortion factor 0.5
   return c

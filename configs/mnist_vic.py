@@ -9,10 +9,12 @@ prepared TFDS `mnist` in DIR (`tfds build mnist --data_dir=DIR`) and a GPU for t
 λ/β convention (paper §2.5): `coefs.rate.value` = λ = 1/β on the rate in nats;
 L = distortion / loss.distortion_factor + λ·rate (the authors' factor_beta: VIC 1, VC 0.5, BINCE 0.003).
 """
+from lossyless_jax import config as config_lib
 from lossyless_jax.methods.lossyless import defaults
 
 
 def get_config(arg: str = ""):
+  config_lib.check_arg(arg, ("", "mock"), "configs/mnist_vic.py")
   c = defaults.config("vic", lmbda=0.1, num_steps=50_000, lr=1e-3)
   c.data.name = "tfds:mnist"
   c.data.image_size = 32

@@ -7,10 +7,12 @@ y, so rounding y at random keeps the distortion). A sigmoid generator whose outp
 over [0, 1] (pre-activation × 10) avoids the collapse to the zero-rate point (with all outputs equal
 every sample gets the same gradient). Slopes β̃ ∈ {-2, -3} nats per unit Hamming distortion.
 """
+from lossyless_jax import config as config_lib
 from lossyless_jax.methods import nerd
 
 
 def get_config(arg=""):
+  config_lib.check_arg(arg, ("",), "configs/nerd_bernoulli.py")
   c = nerd.base_config()
   c.data.name = "bernoulli"
   c.data.options.p = 0.3

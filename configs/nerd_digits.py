@@ -12,10 +12,12 @@ of them above the curve. Slopes β̃ in nats per unit squared error. The k-means
 need generator capacity: FC (128, 128) with latent 32 puts the curve above them, FC (256, 256, 256)
 with latent 64 below them after 3,000 steps. The run takes about 11 CPU-minutes.
 """
+from lossyless_jax import config as config_lib
 from lossyless_jax.methods import nerd
 
 
 def get_config(arg=""):
+  config_lib.check_arg(arg, ("",), "configs/nerd_digits.py")
   c = nerd.base_config()
   c.data.name = "digits"
   c.data.eval_batch_size = 360

@@ -24,14 +24,14 @@ max(σ_k² − λ, 0) of the optimal reproduction law (§IV-A, eqs. (22)–(23))
 * `:warm`: the default slopes trained one after the other, steepest first, each starting from the
   previous one's generator with a fresh Adam, as the authors' sweep; 3,000 steps per slope.
 """
+from lossyless_jax import config as config_lib
 from lossyless_jax.methods import nerd
 
 ARGS = ("", "m40", "constrained", "lp1", "lp3", "warm")
 
 
 def get_config(arg=""):
-  if arg not in ARGS:
-    raise ValueError(f"configs/nerd_gaussian.py: unknown arg {arg!r}; expected one of {', '.join(map(repr, ARGS))}")
+  config_lib.check_arg(arg, ARGS, "configs/nerd_gaussian.py")
   c = nerd.base_config()
   c.data.name = "gaussian40" if arg == "m40" else "gaussian20"
   # β̃ < 0: slope of R(D) in nats per unit distortion (the paper's β̃ = -β of Blahut–Arimoto).

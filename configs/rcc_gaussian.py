@@ -18,10 +18,12 @@ Also E log2 K (`rcc_mean_log2_index`), E log2 W_K (`rcc_mean_log2_weight`, ≈ R
 with enough candidates), the distortion and the guarantee R̂ + log2(R̂ + 1) + 5 (eq. (25)).
 Sources share codebooks in groups of 10 here; the authors share one among 100.
 """
+from lossyless_jax import config as config_lib
 from lossyless_jax.methods import nerd
 
 
 def get_config(arg=""):
+  config_lib.check_arg(arg, ("",), "configs/rcc_gaussian.py")
   c = nerd.base_config()
   c.num_steps = 2000
   c.eval_every = 2000

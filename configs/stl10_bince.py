@@ -12,10 +12,12 @@ Training reads the `unlabelled` split (`config.data.train_split`); probes use `t
 λ/β convention (paper §2.5): `coefs.rate.value` = λ = 1/β on the rate in nats;
 L = InfoNCE / 0.003 + λ·rate (the authors' factor_beta 0.003 for BINCE).
 """
+from lossyless_jax import config as config_lib
 from lossyless_jax.methods.lossyless import defaults
 
 
 def get_config(arg: str = ""):
+  config_lib.check_arg(arg, ("", "mock", "cifar10", "cifar10_mock"), "configs/stl10_bince.py")
   cifar = arg.startswith("cifar10")
   c = defaults.config("bince", lmbda=0.01, num_steps=40_000 if cifar else 80_000, lr=1e-3)
   c.data.name = "tfds:cifar10" if cifar else "tfds:stl10"

@@ -8,7 +8,8 @@ Subcommands (the workdir is a finished run of a lossyless config; its report wro
   compress   --workdir=W --split=S --out=F       the split's fixed evaluation views (same
              augmentations as the evaluation) -> encoder -> one bitstream file F
   decompress --workdir=W --file=F --out=R.npz    F -> the decoded representations ``z_hat``
-             (exactly those the evaluation's probes used: ``W/representations.npz``)
+             (exactly those the evaluation's probes used: ``W/representations.npz``); needs
+             only ``W/compressor.msgpack``
   inspect    F                                   the file's header as JSON (no model needed)
   probe      --workdir=W --train=F1 --test=F2    train a linear probe on decoded F1, test on F2
              (labels from the splits named by --train_split / --test_split) and print accuracy
@@ -19,7 +20,6 @@ import json
 
 import numpy as np
 from absl import app, flags
-
 
 
 def define_flags() -> None:
@@ -58,11 +58,13 @@ def compress(workdir: str, split: str, out: str) -> dict:
 
 
 def decompress(workdir: str, file: str, out: str | None = None) -> np.ndarray:
+  """Needs only the workdir's ``compressor.msgpack`` (its coding tables)."""
   from lossyless_jax.entropy import coding
-  params, _, _, ev = _load(workdir)
+  from lossyless_jax.methods.lossyless import evaluate, model
+  params, _ = model.load_compressor(workdir)
   with open(file, "rb") as f:
     data = f.read()
-  z_hat = coding.decompress({"tables": ev.rate_state(params)["tables"]}, data)
+  z_hat = coding.decompress({"tables": evaluate.rate_state(params)["tables"]}, data)
   if out:
     np.savez(out, z_hat=z_hat)
   return z_hat
@@ -108,7 +110,8 @@ def _need(*names):
 
 def main(argv):
   if len(argv) < 2 or argv[1] not in COMMANDS:
-    raise app.UsageError(f"the first argument is the command: one of {', '.join(COMMANDS)}")
+    got = f"{argv[1]!r}" if len(argv) > 1 else "nothing"
+    raise app.UsageError(f"the first argument is the command, one of {', '.join(COMMANDS)}; got {got}")
   cmd, f = argv[1], flags.FLAGS
   if cmd == "inspect":
     if len(argv) != 3:
@@ -130,5 +133,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  import common  # launch/ is on sys.path when run as a script
   define_flags()
-  app.run(main)
+  common.run(main, __doc__, list_configs=False)

@@ -19,9 +19,9 @@ import sys
 
 import numpy as np
 from absl import app, flags
-from ml_collections.config_flags import config_flags as config_flags_lib  # the parser of DEFINE_config_file
 
-from common import quiet_libraries, run_name
+import common
+from lossyless_jax import config as config_lib
 from lossyless_jax.evaluation import rd_curves
 
 _CONFIG = flags.DEFINE_multi_string("config", None, "Config file(s) configs/<name>.py[:arg]; repeat or comma-separate.")
@@ -32,25 +32,31 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Sweep directory (runs, sweep.js
 flags.mark_flags_as_required(["config", "values", "workdir"])
 
 
-def _parse(text: str, old):
+def _parse(text: str, old, field: str):
   """`text` as the type of the field's current value `old`."""
   if isinstance(old, bool):
     if text.lower() not in ("true", "false", "1", "0"):
-      raise ValueError(f"--values: {text!r} is not a boolean")
+      raise config_lib.ConfigError(f"--values: {text!r} is not a boolean (field {field})")
     return text.lower() in ("true", "1")
-  return type(old)(text) if isinstance(old, (int, float, str)) else float(text)
+  kind = type(old) if isinstance(old, (int, float, str)) else float
+  try:
+    return kind(text)
+  except ValueError:
+    raise config_lib.ConfigError(f"--values: {text!r} is not a {kind.__name__} (field {field} is "
+                                 f"{old!r})") from None
 
 
 def run_config(path: str, field: str, value: str, seed: int):
   """The config of one run: `path` loaded as launch/main.py does, `field` = `value`, seeds = `seed`."""
-  config = config_flags_lib.ConfigFileFlagParser(name="config").parse(path)
-  flat = config.to_dict()
-  node = flat
+  config = common.load_config(path)
+  try:
+    config_lib.check_field(config, field)
+  except config_lib.ConfigError as e:
+    raise config_lib.ConfigError(f"--field: {path}: {e}") from None
+  node = config
   for part in field.split("."):
-    if not isinstance(node, dict) or part not in node:
-      raise ValueError(f"--field: {path} has no config field {field!r}")
     node = node[part]
-  config.update_from_flattened_dict({field: _parse(value, node), "seed": seed, "data.seed": seed})
+  config.update_from_flattened_dict({field: _parse(value, node, field), "seed": seed, "data.seed": seed})
   return config
 
 
@@ -142,9 +148,9 @@ def sweep(paths: list[str], values: list[str], field: str, seeds: list[int], wor
   """Runs (or resumes) the sweep and writes `sweep.json` and `rd_curve.png` in `workdir`."""
   from tqdm.auto import tqdm
   from lossyless_jax import train
-  names = [run_name(p) for p in paths]
+  names = [common.run_name(p) for p in paths]
   if len(set(names)) != len(names):
-    raise ValueError(f"--config: two configs share a run name: {names}")
+    raise config_lib.ConfigError(f"--config: two configs share a run name: {names}")
   # seed-major, then value, then config: an interrupted sweep holds comparable curves
   jobs = [(p, n, v, s) for s in seeds for v in values for p, n in zip(paths, names)]
   rows = []
@@ -170,13 +176,21 @@ def sweep(paths: list[str], values: list[str], field: str, seeds: list[int], wor
 
 
 def main(argv):
-  quiet_libraries()
+  common.quiet_libraries()
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   paths = [p for item in _CONFIG.value for p in item.split(",") if p]
+  try:
+    seeds = [int(s) for s in _SEEDS.value]
+  except ValueError:
+    raise config_lib.ConfigError(f"--seeds: {','.join(_SEEDS.value)}; expected integers") from None
+  from lossyless_jax import train
+  for path in paths:  # every config and value is checked before anything runs or is written
+    for value in _VALUES.value:
+      train.check(run_config(path, _FIELD.value, value, 0))
   os.makedirs(_WORKDIR.value, exist_ok=True)
-  sweep(paths, _VALUES.value, _FIELD.value, [int(s) for s in _SEEDS.value], _WORKDIR.value)
+  sweep(paths, _VALUES.value, _FIELD.value, seeds, _WORKDIR.value)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main, __doc__)

@@ -9,14 +9,18 @@ method's to check.
 from __future__ import annotations
 
 import difflib
+import math
+import numbers
 
 import ml_collections
+
+from lossyless_jax import errors
 
 # Sections whose keys are free-form (checked by the method or by the optimizer builder).
 _FREE_FORM = ("model", "loss", "optim.groups", "coefs", "data.options")
 
 
-class ConfigError(ValueError):
+class ConfigError(errors.InputError):
   """A configuration field is unknown, of the wrong type, or has an invalid value."""
 
 
@@ -105,6 +109,24 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
+def _unknown_field(path: str, key: str, section) -> ConfigError:
+  close = difflib.get_close_matches(key, list(section.keys()), n=3)
+  hint = f"; did you mean {', '.join(close)}?" if close else f"; valid fields: {', '.join(sorted(section.keys()))}"
+  return ConfigError(f"config.{path}: unknown field{hint}")
+
+
+def check_field(config: ml_collections.ConfigDict, path: str) -> None:
+  """Raises ConfigError (with close matches) unless ``config.<path>`` exists: a command line's
+  ``--config.<path>=value`` may only set a field the config has."""
+  node, parts = config, path.split(".")
+  for i, key in enumerate(parts):
+    if not isinstance(node, ml_collections.ConfigDict):
+      raise ConfigError(f"config.{'.'.join(parts[:i])}: {node!r} is a value, not a section with field {key!r}")
+    if key not in node:
+      raise _unknown_field(".".join(parts[:i + 1]), key, node)
+    node = node[key]
+
+
 def _check(value, ref, path: str, free_form=_FREE_FORM):
   if any(path == f or path.startswith(f + ".") for f in free_form):
     return
@@ -116,9 +138,7 @@ def _check(value, ref, path: str, free_form=_FREE_FORM):
       if any(sub == f or sub.startswith(f + ".") for f in free_form):
         continue
       if key not in ref:
-        close = difflib.get_close_matches(key, list(ref.keys()), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; valid fields: {', '.join(sorted(ref.keys()))}"
-        raise ConfigError(f"config.{sub}: unknown field{hint}")
+        raise _unknown_field(sub, key, ref)
       _check(value[key], ref[key], sub, free_form)
     return
   if ref is None or value is None:
@@ -142,6 +162,55 @@ def check_choice(value, choices, path: str) -> None:
     raise ConfigError(f"config.{path}: {value!r}; expected one of {', '.join(map(repr, choices))}")
 
 
+def check_arg(arg: str, choices, config_file: str) -> None:
+  """Raises ConfigError unless a config file's ``:arg`` (after ``configs/<name>.py:``) is one of
+  ``choices``; every config calls it, so a typo such as ``:tinny`` never runs the full job."""
+  if arg not in choices:
+    raise ConfigError(f"{config_file}: unknown arg {arg!r}; expected one of {', '.join(map(repr, choices))}")
+
+
+# Field checks of the methods' own sections: field -> (predicate, what is expected), see `check_fields`.
+def is_int(v) -> bool:
+  return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def is_real(v) -> bool:
+  return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+POSITIVE_INT = (lambda v: is_int(v) and v >= 1, "a positive integer")
+NON_NEGATIVE_INT = (lambda v: is_int(v) and v >= 0, "a non-negative integer")
+POSITIVE = (lambda v: is_real(v) and v > 0, "a positive number")
+NON_NEGATIVE = (lambda v: is_real(v) and v >= 0, "a non-negative number")
+NEGATIVE = (lambda v: is_real(v) and v < 0, "a negative number")
+PROBABILITY = (lambda v: is_real(v) and 0 <= v <= 1, "a probability in [0, 1]")
+
+
+def one_of(*choices):
+  return (lambda v: v in choices, f"one of {', '.join(map(repr, choices))}")
+
+
+def each(check):
+  """A tuple whose entries all pass ``check`` (e.g. ``each(POSITIVE_INT)``: hidden widths)."""
+  ok, what = check
+  return (lambda v: isinstance(v, (tuple, list)) and all(ok(x) for x in v),
+          f"a tuple of {what[2:]}s" if what.startswith("a ") else f"a tuple of entries, each {what}")
+
+
+def optional(check):
+  ok, what = check
+  return (lambda v: v is None or ok(v), f"{what} or None")
+
+
+def check_fields(section, checks: dict, path: str) -> None:
+  """Raises ``ConfigError`` naming the first field ``config.<path>.<key>`` of ``section`` whose
+  value fails its ``checks[key]`` (absent fields are skipped: they take their default)."""
+  for key, (ok, expected) in checks.items():
+    if key in section and not ok(section[key]):
+      raise ConfigError(f"config.{path}.{key}: {section[key]!r}; expected {expected}")
+
+
+
 def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Checks the loop's fields against `base_config()`; returns `config`.
 
@@ -162,6 +231,10 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     raise ConfigError(f"config.monitor: {config.monitor!r}; expected 'split/metric', e.g. 'test/loss'")
   if config.monitor.split("/")[0] not in config.eval_splits:
     raise ConfigError(f"config.monitor: split {config.monitor.split('/')[0]!r} is not in config.eval_splits {tuple(config.eval_splits)}")
+  for coef_name, sched in config.coefs.items():
+    if sched.value < 0 or (sched.end_value is not None and sched.end_value < 0):
+      raise ConfigError(f"config.coefs.{coef_name}: value {sched.value}, end_value {sched.end_value}; "
+                        "expected non-negative loss coefficients")
   for field in ("num_steps", "log_every", "eval_every", "data.batch_size", "data.eval_batch_size",
                 "checkpoint.every", "checkpoint.keep", "checkpoint.keep_best", "optim.accumulate_steps"):
     v = config
@@ -172,6 +245,28 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return config
 
 
+def _configs_dir() -> str:
+  import os
+  return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+
+def catalog(folder: str | None = None) -> list[tuple[str, str]]:
+  """``(configs/<name>.py, its summary)`` for each config: the docstring's first paragraph after the
+  COMMAND line, up to its first colon,
+  read without running them (``launch/main.py --list``)."""
+  import ast
+  import os
+  folder = folder or _configs_dir()
+  out = []
+  for name in sorted(f for f in os.listdir(folder) if f.endswith(".py")) if os.path.isdir(folder) else []:
+    with open(os.path.join(folder, name)) as f:
+      doc = ast.get_docstring(ast.parse(f.read())) or ""
+    paragraph = " ".join(doc.split("\n\n", 2)[1 if doc.startswith("COMMAND") else 0].split())
+    summary = paragraph.split(": ", 1)[0]
+    out.append((f"configs/{name}", summary if len(summary) <= 110 else summary[:109] + "…"))
+  return out
+
+
 def load(spec: str) -> ml_collections.ConfigDict:
   """The config of ``"configs/<name>.py[:arg]"`` (what ``launch/main.py --config=`` takes), for
   notebooks and scripts. A relative path is looked up from the working directory, then from the
@@ -179,7 +274,7 @@ def load(spec: str) -> ml_collections.ConfigDict:
   import importlib.util
   import os
   path, _, arg = spec.partition(":")
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  root = os.path.dirname(_configs_dir())
   candidates = [path] if os.path.isabs(path) else [path, os.path.join(root, path)]
   found = next((p for p in candidates if os.path.isfile(p)), None)
   if found is None:
@@ -187,6 +282,8 @@ def load(spec: str) -> ml_collections.ConfigDict:
     names = sorted(f for f in os.listdir(folder) if f.endswith(".py")) if os.path.isdir(folder) else []
     raise ConfigError(f"config file {path!r} not found (looked in {', '.join(candidates)}); "
                       f"configs/ has: {', '.join(names) or '(none)'}")
+  if not found.endswith(".py"):
+    raise ConfigError(f"config file {found!r}: not a Python file (configs/<name>.py)")
   module_spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(found))[0], found)
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)

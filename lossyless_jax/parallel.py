@@ -14,6 +14,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from lossyless_jax.config import ConfigError
+
 DATA_AXIS = "data"
 
 
@@ -41,7 +43,7 @@ def initialize(coordinator_address=None, num_processes=None, process_id=None) ->
     pass
   if explicit:
     if num_processes is None or process_id is None:
-      raise ValueError("config.distributed: coordinator_address needs num_processes and process_id too")
+      raise ConfigError("config.distributed: coordinator_address needs num_processes and process_id too")
     jax.distributed.initialize(coordinator_address, num_processes=num_processes, process_id=process_id)
   else:
     jax.distributed.initialize()

@@ -24,7 +24,7 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from lossyless_jax import checkpoint, data, methods, optim, parallel
+from lossyless_jax import checkpoint, data, methods, optim, parallel, rerun
 from lossyless_jax import config as config_lib
 from lossyless_jax import logging as log_lib
 
@@ -67,19 +67,65 @@ def _summary(report: dict) -> str:
   return "report:\n" + "\n".join(rows)
 
 
-def train_and_eval(config, workdir: str) -> dict:
-  """Trains `config.method` in `workdir` (resuming if it holds a checkpoint); returns the report."""
-  config = config_lib.validate(config)
+def _window_to_json(window: list) -> dict:
+  """The per-step metrics since the last log line, as JSON (float32 values round-trip exactly)."""
+  if not window:
+    return {}
+  return {k: {"dtype": str(np.asarray(parallel.to_host(window[0][k])).dtype),
+              "values": [float(parallel.to_host(m[k])) for m in window]} for k in window[0]}
+
+
+def _window_from_json(saved: dict) -> list:
+  if not saved:
+    return []
+  keys = list(saved)
+  return [{k: np.asarray(saved[k]["values"][i], saved[k]["dtype"]) for k in keys}
+          for i in range(len(saved[keys[0]]["values"]))]
+
+
+def _print_report(workdir, step, report, why="run already finished"):
+  if jax.process_index() == 0:
+    print(f"{workdir}: {why} at step {step}; nothing to train.\n{_summary(report)}", flush=True)
+
+
+def check(config) -> methods.Method:
+  """Validates the loop's fields and the method's own (`Method.validate`); returns the method."""
+  config_lib.validate(config)
   method = methods.get(config.method)
   if method.validate is not None:
     method.validate(config)
+  return method
+
+
+def train_and_eval(config, workdir: str) -> dict:
+  """Trains `config.method` in `workdir` (resuming if it holds a checkpoint); returns the report.
+
+  Nothing is written before the config, the data and the workdir's stored config (`rerun.plan`)
+  have been checked: a rerun with a changed config either refuses (`errors.RunMismatchError`,
+  the workdir left as it was) or continues as the plan says.
+  """
+  config_lib.validate(config)
+  method = methods.get(config.method)
+  plan = rerun.plan(rerun.read_stored(workdir), config, workdir, method.rerun_safe)  # before the method's
+  check(config)  # own checks: rerunning a workdir as another method names the change of method
+  report_path = os.path.join(workdir, "report.json")
+  stored_report = None
+  if os.path.exists(report_path):
+    with open(report_path) as f:
+      stored_report = json.load(f)
+    if not plan.longer and not plan.reevaluate:  # finished: read-only, nothing written
+      _print_report(workdir, stored_report.get("steps"), stored_report)
+      return stored_report
+  if plan.changes and jax.process_index() == 0:
+    print(f"{workdir}: rerun with changed fields ({plan.describe()})"
+          + ("; training continues to the new num_steps" if plan.longer else "")
+          + ("; the report is recomputed" if plan.reevaluate and stored_report is not None else ""), flush=True)
+
   parallel.initialize(**config.distributed.to_dict())
   mesh = parallel.make_mesh()
   pi, pc = jax.process_index(), jax.process_count()
   parallel.check_batch_size(config.data.batch_size, mesh)
   parallel.check_batch_size(config.data.eval_batch_size, mesh, "config.data.eval_batch_size")
-  os.makedirs(workdir, exist_ok=True)
-  log_lib.write_json(os.path.join(workdir, "config.json"), config.to_dict())
   shard = lambda batch: parallel.shard_batch(mesh, batch)
 
   train_iter = data.build(config.data, "train", pi, pc)
@@ -91,29 +137,30 @@ def train_and_eval(config, workdir: str) -> dict:
   tx = optim.make_optimizer(config.optim, config.num_steps, params, method.param_labels)
   state = parallel.replicate(mesh, dict(step=np.int32(0), params=params, model_state=model_state,
                                         opt_state=tx.init(params), rng=rng, nonfinite_step=np.int32(-1)))
+  os.makedirs(workdir, exist_ok=True)
   ckpt = checkpoint.Checkpointer(workdir, config.checkpoint.keep, config.checkpoint.keep_best)
-  meta = dict(data=train_iter.state(), best_value=None, best_step=None, evals_since_best=0, finished=False)
+  meta = dict(data=train_iter.state(), best_value=None, best_step=None, evals_since_best=0, finished=False,
+              window={})
   restored = ckpt.restore_latest(state)
   if restored is not None:
     state, meta = restored
     train_iter.restore(meta["data"])
+  log_lib.write_json(os.path.join(workdir, "config.json"), config.to_dict())
   step = int(parallel.to_host(state["step"]))
-  logger = log_lib.MetricLogger(workdir, resume_step=step if restored is not None else 0)
+  stopped_early = bool(config.patience and meta["evals_since_best"] >= config.patience)
+  if plan.longer and meta["finished"] and step < config.num_steps and not stopped_early:
+    meta["finished"] = False
   ctx = lambda: methods.StepContext(step=step, coefs={}, config=config, workdir=workdir, mesh=mesh, shard=shard)
 
-  report_path = os.path.join(workdir, "report.json")
-  if meta["finished"] and os.path.exists(report_path):
-    with open(report_path) as f:
-      report = json.load(f)
-    if pi == 0:
-      print(f"{workdir}: run already finished at step {step}; nothing to train.\n{_summary(report)}", flush=True)
-    logger.close()
+  if meta["finished"] and stored_report is not None and not plan.reevaluate:
+    _print_report(workdir, step, stored_report, "run stopped early" if stopped_early else "run already finished")
     ckpt.close()
-    return report
+    return stored_report
+  logger = log_lib.MetricLogger(workdir, resume_step=step if restored is not None else 0)
 
   train_step = make_train_step(method, tx, config, mesh)
   progress = log_lib.Progress(config.num_steps, step)
-  window = []
+  window = _window_from_json(meta.get("window", {}))
   sign = 1.0 if config.monitor_mode == "min" else -1.0
   split_name, metric_name = config.monitor.split("/", 1)
 
@@ -161,18 +208,19 @@ def train_and_eval(config, workdir: str) -> dict:
         if stop:
           progress.write(f"early stopping at step {step}: {config.monitor} did not improve for {config.patience} evaluations")
         meta["finished"] = bool(step >= config.num_steps or stop)
-        meta["data"] = train_iter.state()
+        meta.update(data=train_iter.state(), window=_window_to_json(window))
         if improved:
           ckpt.save_best(step, state, meta)
       if evaluated or step % config.checkpoint.every == 0:
         check_finite()
-        meta["data"] = train_iter.state()
+        meta.update(data=train_iter.state(), window=_window_to_json(window))
         ckpt.save_latest(step, state, meta)
   finally:
     progress.close()
 
   if config.report_on == "best" and meta["best_step"] is not None:
-    state, _ = ckpt.restore_best(state)
+    best = ckpt.restore_best(state)  # None if every best checkpoint is damaged (warned)
+    state = best[0] if best is not None else state
   report = dict(method.report(state["params"], state["model_state"], ctx()))
   report.update(steps=step, best_step=meta["best_step"], best_value=meta["best_value"], monitor=config.monitor)
   report = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in report.items()}

@@ -45,7 +45,7 @@ def _z(n=3, seed=0):
 def test_pack_and_read_header():
   data = container.pack(2, bytes(range(16)), (3, 4, 5), [b"abcd", b"", b"12345678"], 0xDEADBEEF)
   h = container.read_header(data)
-  assert (h.version, h.kind, h.fingerprint, h.symbols_crc) == (1, 2, bytes(range(16)), 0xDEADBEEF)
+  assert (h.version, h.kind, h.fingerprint, h.symbols_crc) == (container.FORMAT_VERSION, 2, bytes(range(16)), 0xDEADBEEF)
   assert h.shape == (3, 4, 5) and h.payload_lengths == (4, 0, 8)
   hdr, payloads = container.unpack(data)
   assert payloads == [b"abcd", b"", b"12345678"] and h.total_length == len(data)
@@ -76,7 +76,7 @@ def test_each_documented_error(states):
     coding.decompress(st, b"PK\x03\x04" + data[4:])
   with pytest.raises(NotABitstreamError):
     coding.decompress(st, b"")
-  future = data[:4] + struct.pack("<H", 2) + data[6:]
+  future = data[:4] + struct.pack("<H", container.FORMAT_VERSION + 1) + data[6:]
   with pytest.raises(UnsupportedVersionError, match="newer"):
     coding.decompress(st, future)
   with pytest.raises(ForeignModelError):
@@ -194,3 +194,31 @@ def test_fuzz_mutated_files(states, which):
   print(which, len(data), "bytes;", outcomes, f"slowest {worst * 1e3:.1f} ms")
   assert outcomes.get("CorruptedBitstreamError", 0) > 100
   assert outcomes.get("TruncatedBitstreamError", 0) > 100
+
+
+@pytest.mark.parametrize("which", ["factorized", "hyperprior"])
+def test_shape_rewritten_to_same_size_is_refused(states, which):
+  """Item 7: a header whose latent shape is rewritten to another shape of the same size (header CRC
+  re-sealed) fails the symbol CRC, which covers the shape, instead of decoding in the wrong shape."""
+  st = states[which]
+  z = np.random.default_rng(3).normal(0, 3, (2, 3, DIM)).astype(np.float32)
+  data = coding.compress(st, z)
+  np.testing.assert_array_equal(coding.decompress(st, data), coding.quantize(st, z))
+  buf = bytearray(data)
+  struct.pack_into("<2Q", buf, 32, 3, 2)  # (2, 3, 8) -> (3, 2, 8): same ndim, same size
+  with pytest.raises(CorruptedBitstreamError, match="symbol CRC"):
+    coding.decompress(st, _refresh_header_crc(buf))
+  header, payloads = container.unpack(data)
+  for shape in [(6, DIM), (1, 6, DIM), (6, 1, DIM)]:  # other ndim: a whole new header
+    forged = container.pack(header.kind, header.fingerprint, shape, payloads, header.symbols_crc)
+    with pytest.raises(CorruptedBitstreamError, match="symbol CRC"):
+      coding.decompress(st, forged)
+
+
+def test_version_1_files_are_unsupported(states):
+  """Item 7: version-1 files (symbol CRC without the shape) raise UnsupportedVersionError."""
+  st = states["factorized"]
+  buf = bytearray(coding.compress(st, _z()))
+  struct.pack_into("<H", buf, 4, 1)
+  with pytest.raises(UnsupportedVersionError, match="version 1"):
+    coding.decompress(st, _refresh_header_crc(buf))

@@ -1,8 +1,12 @@
 """One-shot reverse-channel coding: PFR / ORC, Prop. 1 index, Zipf coding (entropy/one_shot.py)."""
+import contextlib
 import functools
 import importlib.util
 import math
+import resource
+import struct
 import time
+import zlib
 
 import jax
 import jax.numpy as jnp
@@ -208,9 +212,9 @@ def test_compress_decompress_round_trip(method, tmp_path):
   # The index law (see test_index_law_matches_poisson_theory): E log2 K = 0.947 bit, s.e. ≈ 0.07 here.
   assert info["mean_log2_index"] == pytest.approx(0.947, abs=0.3)
   assert info["distortion"] == pytest.approx(0.25, abs=0.07)  # 250 sources: s.e. ≈ 0.022
-  # A different seed decodes to different samples (the seed is the shared randomness).
-  y_other, _ = O.rcc_decompress(data, qy, 999)
-  assert not np.array_equal(y_other, y_dec)
+  # Another seed is another codebook (the seed is the shared randomness): refused, not decoded.
+  with pytest.raises(ValueError, match="seed"):
+    O.rcc_decompress(data, qy, 999)
   with pytest.raises(ValueError, match="magic"):
     O.rcc_decompress(b"XXXX" + data[4:], qy, 1234)
 
@@ -264,3 +268,197 @@ def test_acceptance_one_shot_scalar_gaussian(method, per_codebook, tmp_path):
   assert abs(info["mean_log2_weight"] - (ch["rate_bits"] - EULER_BITS)) <= widen * 4 * 2.2 / math.sqrt(5000)
   h_theory = float(-(pmf[pmf > 0] * np.log2(pmf[pmf > 0])).sum())
   assert abs(info["index_entropy_bits"] - h_theory) <= widen * 0.15
+
+
+# ----------------------------------------------------------------------------- bitstream hardening
+from lossyless_jax.entropy import container as C  # noqa: E402
+
+_OLD_HEADER = struct.Struct("<4sBIIIId")  # format 2 (b"RCC2"): header, payload, CRC-32 of both
+
+
+def _small_file(n=30, var=0.75, seed=0, num_candidates=256, chunk_size=256, per_codebook=10):
+  x = np.random.default_rng(0).normal(size=(n, 1)).astype(np.float32)
+  qy = O.gaussian_qy_sampler(np.array([var]))
+  data, info = O.rcc_compress(x, qy, seed, -2.0, num_candidates, 1.0, chunk_size=chunk_size,
+                              sources_per_codebook=per_codebook)
+  return data, info, qy
+
+
+def _forge(data, payload=None, index_crc_of=None, **fields):
+  """Rewrites header fields by name (and optionally the payload) and re-seals every CRC a forger can
+  compute without decoding: the header CRC and the payload CRC; with ``index_crc_of`` also the index
+  CRC (CRC-32 of header bytes [0, 52) then the indices as u32)."""
+  hdr = O.HEADER
+  vals = dict(zip(O.HEADER_FIELDS, hdr.unpack_from(data)))
+  body = data[hdr.size:-4]
+  if payload is not None:
+    body = payload
+    vals["payload_bytes"] = len(payload)
+  vals.update(fields)
+  head = bytearray(hdr.pack(*(vals[k] for k in O.HEADER_FIELDS)))
+  if index_crc_of is not None:
+    crc = zlib.crc32(np.asarray(index_crc_of, "<u4").tobytes(), zlib.crc32(bytes(head[:52])))
+    struct.pack_into("<I", head, 52, crc)
+  struct.pack_into("<I", head, 56, zlib.crc32(bytes(head[:56])))
+  return bytes(head) + body + struct.pack("<I", zlib.crc32(body))
+
+
+def _vm_bytes():
+  with open("/proc/self/status") as f:
+    for line in f:
+      if line.startswith("VmSize:"):
+        return int(line.split()[1]) * 1024
+  raise RuntimeError("no VmSize")
+
+
+@contextlib.contextmanager
+def _address_space_headroom(extra=1 << 30):
+  """Caps this process's address space at its current size + ``extra`` (so a 16 GiB allocation
+  fails with MemoryError instead of reaching the OOM killer)."""
+  soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+  resource.setrlimit(resource.RLIMIT_AS, (_vm_bytes() + extra, hard))
+  try:
+    yield
+  finally:
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@needs_coding
+def test_rcc_file_of_another_sampler_or_seed_is_refused():
+  """Item 5: a valid file decoded with another Q_Y (another variance) or another seed raises
+  ForeignModelError naming the part that differs, instead of decoding to other samples."""
+  x = np.random.default_rng(0).normal(size=(300, 1)).astype(np.float32)
+  a, b = O.gaussian_qy_sampler(np.array([0.75])), O.gaussian_qy_sampler(np.array([0.5]))
+  data, info = O.rcc_compress(x, a, 0, -2.0, 4096, 1.0, sources_per_codebook=10)
+  with pytest.raises(C.ForeignModelError, match="sampler"):
+    O.rcc_decompress(data, b, 0)
+  with pytest.raises(C.ForeignModelError, match="seed"):
+    O.rcc_decompress(data, a, seed=1)
+  y, idx = O.rcc_decompress(data, a, 0)  # the right model still decodes bit-exactly
+  np.testing.assert_array_equal(y, info["samples"])
+  np.testing.assert_array_equal(idx, info["indices"])
+  # A jax key equal to key(0) is the same common randomness.
+  np.testing.assert_array_equal(O.rcc_decompress(data, a, jax.random.key(0))[0], info["samples"])
+
+
+@needs_coding
+def test_rcc_generator_fingerprint():
+  """Item 5: a trained generator is fingerprinted by its parameters (``sampler_fingerprint``); a file
+  of another generator is refused; a plain callable without a fingerprint is a TypeError."""
+  gen = G.FCGenerator(out_dim=2, hidden=(8,))
+  v0 = gen.init(jax.random.key(0), jnp.zeros((1, 3)))
+  v1 = gen.init(jax.random.key(1), jnp.zeros((1, 3)))
+  f0, f1 = G.make_sample_fn(gen, v0, 3), G.make_sample_fn(gen, v1, 3)
+  fp0, fp1 = O.sampler_fingerprint(v0, module=gen), O.sampler_fingerprint(v1, module=gen)
+  assert fp0 != fp1 and fp0 == O.sampler_fingerprint(jax.tree_util.tree_map(np.array, v0), module=gen)
+  assert O.sampler_fingerprint(functools.partial(np.add, v0)) != O.sampler_fingerprint(functools.partial(np.add, v1))
+  x = np.random.default_rng(1).normal(size=(20, 2)).astype(np.float32)
+  data, info = O.rcc_compress(x, f0, 5, -1.0, 128, 1.0, chunk_size=64, fingerprint=fp0)
+  np.testing.assert_array_equal(O.rcc_decompress(data, f0, 5, fingerprint=fp0)[0], info["samples"])
+  with pytest.raises(C.ForeignModelError, match="sampler"):
+    O.rcc_decompress(data, f1, 5, fingerprint=fp1)
+  with pytest.raises(TypeError, match="fingerprint"):
+    O.rcc_decompress(data, f0, 5)
+  with pytest.raises(TypeError, match="fingerprint"):
+    O.rcc_compress(x, f0, 5, -1.0, 128, 1.0)
+
+
+@needs_coding
+def test_rcc_other_sampling_environment_is_refused(monkeypatch):
+  """Item 5: files record the JAX / PRNG environment that sampled Q_Y; another one is refused."""
+  data, _, qy = _small_file()
+  monkeypatch.setattr(O, "sampling_environment", lambda seed=None: "jax 0.0.0; prng rbg; backend tpu")
+  with pytest.raises(C.ForeignModelError, match="environment"):
+    O.rcc_decompress(data, qy, 0)
+
+
+@needs_coding
+def test_old_rcc_format_is_unsupported():
+  """Item 5: a format-2 file (magic RCC2, no model fingerprint) raises UnsupportedVersionError."""
+  _, info, qy = _small_file()
+  payload = coding_lib().encode_categorical(info["indices"], O.zipf_pmf(256, 1.0))
+  old = _OLD_HEADER.pack(b"RCC2", 0, 256, 256, 30, 10, 1.0) + payload
+  old += struct.pack("<I", zlib.crc32(old))
+  with pytest.raises(C.UnsupportedVersionError, match="RCC2"):
+    O.rcc_decompress(old, qy, 0)
+  with pytest.raises(C.NotABitstreamError):
+    O.rcc_decompress(b"LJXB" + old[4:], qy, 0)
+
+
+def coding_lib():
+  from lossyless_jax.entropy import coding
+  return coding
+
+
+@needs_coding
+def test_huge_num_candidates_is_refused_before_allocating():
+  """Item 6: N = 2^31 in a forged header (CRCs re-sealed) is refused before any O(N) allocation
+  (under a 1 GiB address-space headroom a 16 GiB pmf would be a MemoryError)."""
+  data, _, qy = _small_file()
+  bad = _forge(data, num_candidates=2 ** 31, chunk_size=4096)
+  with _address_space_headroom():
+    with pytest.raises(C.CorruptedBitstreamError, match="candidates"):
+      O.rcc_decompress(bad, qy, 0)
+    with pytest.raises(C.CorruptedBitstreamError, match="candidates"):
+      O.read_header(bad)
+
+
+@needs_coding
+def test_huge_num_sources_is_refused():
+  """Item 6: num_sources = 2^31 (which aborted the process inside the range decoder) is refused
+  against what the payload can hold."""
+  data, _, qy = _small_file()
+  with _address_space_headroom():
+    with pytest.raises(C.CorruptedBitstreamError, match="sources"):
+      O.rcc_decompress(_forge(data, num_sources=2 ** 31), qy, 0)
+    with pytest.raises(C.CorruptedBitstreamError, match="sources"):
+      O.rcc_decompress(_forge(data, num_sources=10_000), qy, 0)  # 30 indices' payload can't hold 10^4
+
+
+@needs_coding
+def test_zero_num_sources_is_refused():
+  data, _, qy = _small_file()
+  with pytest.raises(C.CorruptedBitstreamError, match="sources"):
+    O.rcc_decompress(_forge(data, num_sources=0), qy, 0)
+
+
+@needs_coding
+def test_decoded_indices_fail_the_index_crc():
+  """Item 6: anything that passes the header and payload CRCs but decodes to other indices, or
+  regenerates from another codebook layout, fails the index CRC."""
+  data, info, qy = _small_file(num_candidates=256, chunk_size=64)
+  # Header fields the index decoder does not use: same indices, other codebooks.
+  for forged in (_forge(data, chunk_size=32), _forge(data, sources_per_codebook=5)):
+    with pytest.raises(C.CorruptedBitstreamError, match="index CRC"):
+      O.rcc_decompress(forged, qy, 0)
+  # Other indices in the payload (payload CRC re-sealed).
+  other = info["indices"].copy()
+  other[3] = (other[3] + 1) % 256
+  payload = coding_lib().encode_categorical(other, O.zipf_pmf(256, 1.0))
+  with pytest.raises(C.CorruptedBitstreamError, match="index CRC"):
+    O.rcc_decompress(_forge(data, payload=payload), qy, 0)
+
+
+@needs_coding
+def test_decoded_index_out_of_range_is_refused():
+  """Item 6: a decoded index >= N (the escape codes any integer) is refused, even with a matching CRC."""
+  data, info, qy = _small_file()
+  bad_idx = info["indices"].copy()
+  bad_idx[0] = 256 + 5
+  payload = coding_lib().encode_categorical(bad_idx, O.zipf_pmf(256, 1.0))
+  with pytest.raises(C.CorruptedBitstreamError, match=r"index"):
+    O.rcc_decompress(_forge(data, payload=payload, index_crc_of=bad_idx), qy, 0)
+
+
+@needs_coding
+@pytest.mark.parametrize("field,value,match", [
+    ("rate_param_bits", float("nan"), "rate"), ("rate_param_bits", float("inf"), "rate"),
+    ("rate_param_bits", -1.0, "rate"), ("sources_per_codebook", 0, "per codebook"),
+    ("sources_per_codebook", 31, "per codebook"), ("chunk_size", 0, "chunk"), ("chunk_size", 257, "chunk"),
+    ("method", 7, "method"), ("num_candidates", 1, "candidates"), ("num_candidates", 0, "candidates"),
+])
+def test_forged_header_fields_are_refused(field, value, match):
+  """Item 6: every header field is bounded (CRCs re-sealed, so only the field checks can catch it)."""
+  data, _, qy = _small_file()
+  with pytest.raises(C.CorruptedBitstreamError, match=match):
+    O.rcc_decompress(_forge(data, **{field: value}), qy, 0)

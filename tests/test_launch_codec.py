@@ -48,3 +48,18 @@ def test_codec_probe_from_files_and_corruption(tmp_path):
   open(bad, "wb").write(bytes(data))
   with pytest.raises(container.BitstreamError):
     codec.decompress(workdir, bad)
+
+
+def test_decompress_needs_only_the_compressor_file(tmp_path, python):
+  """A copy of a run holding only compressor.msgpack decodes (no config.json, nothing written)."""
+  import shutil
+  workdir, _ = tml.tiny_vic_workdir()
+  copy = tmp_path / "copy"
+  copy.mkdir()
+  shutil.copy(os.path.join(workdir, "compressor.msgpack"), copy)
+  npz = str(tmp_path / "test.npz")
+  python(["launch/codec.py", "decompress", f"--workdir={copy}", f"--file={os.path.join(workdir, 'compressed', 'test.ljxb')}",
+          f"--out={npz}"])
+  want = np.load(os.path.join(workdir, "representations.npz"))["test_z_hat"]
+  np.testing.assert_array_equal(np.load(npz)["z_hat"], want)
+  assert sorted(os.listdir(copy)) == ["compressor.msgpack"]

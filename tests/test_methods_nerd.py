@@ -403,5 +403,5 @@ def test_nerd_mnist_mock_runs_on_mock_tfds(tmp_path):
     assert report["D"][k] == pytest.approx(float(full["d_hat"]), rel=1e-4)
     assert report["R_bits"][k] == pytest.approx(float(full["rate_bits"]), rel=1e-3, abs=1e-4)
   assert report["D_max"] == pytest.approx(float(np.mean(np.sum((x - x.mean(0)) ** 2, 1))), rel=1e-5)
-  with pytest.raises(ValueError, match="unknown arg 'cifar10'; expected '' \\(mnist\\), 'fashion_mnist'"):
+  with pytest.raises(ValueError, match="configs/nerd_mnist.py: unknown arg 'cifar10'; expected one of '', 'fashion_mnist'"):
     _load("nerd_mnist", "cifar10")

@@ -15,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 
+from lossyless_jax.config import ConfigError
 from lossyless_jax.data import banana, digits, npz_features, pipeline, rd_sources, tfds_source
 
 # name -> split, data_config -> dict of arrays (a finite, in-memory split).
@@ -74,7 +75,7 @@ class EvalSplit:
 
 
 def _unknown(name: str):
-  return ValueError(f"config.data.name: unknown dataset {name!r}; valid: {', '.join(names())}")
+  return ConfigError(f"config.data.name: unknown dataset {name!r}; valid: {', '.join(names())}")
 
 
 def load_arrays(data_config, split: str) -> dict:
@@ -99,7 +100,7 @@ def build(data_config, split: str, process_index: int = 0, process_count: int = 
     return EvalSplit(load_arrays(data_config, split), data_config.eval_batch_size, process_index, process_count)
   split = data_config.get("train_split", "train")
   if data_config.batch_size % process_count:
-    raise ValueError(f"config.data.batch_size: {data_config.batch_size} does not split over {process_count} processes")
+    raise ConfigError(f"config.data.batch_size: {data_config.batch_size} does not split over {process_count} processes")
   if name in SAMPLED_SOURCES:
     sample = SAMPLED_SOURCES[name]
     return pipeline.SampledTrainIterator(lambda rng, n: sample(rng, n, data_config), data_config.batch_size,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lossyless_jax import errors
+
 SPLITS = ("train", "validation", "test")
 NUM_CLASSES = 10
 
@@ -15,7 +17,7 @@ NUM_CLASSES = 10
 def load(split: str, image_size: int = 0) -> dict:
   from sklearn.datasets import load_digits
   if split not in SPLITS:
-    raise ValueError(f"data split {split!r} of 'digits': expected one of {', '.join(SPLITS)}")
+    raise errors.DataError(f"data split {split!r} of 'digits': expected one of {', '.join(SPLITS)}")
   bunch = load_digits()
   images = (bunch.images.astype(np.float32) / 16.0)[..., None]
   labels = bunch.target.astype(np.int32)

@@ -12,6 +12,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from lossyless_jax.config import ConfigError
+
 
 def _host_slice(batch: dict, process_index: int, process_count: int) -> dict:
   n = next(iter(batch.values())).shape[0]
@@ -42,7 +44,7 @@ class ArrayTrainIterator(_PositionIterator):
     self.process_index, self.process_count = process_index, process_count
     self.num_examples = next(iter(arrays.values())).shape[0]
     if self.num_examples < global_batch:
-      raise ValueError(f"config.data.batch_size: {global_batch} is larger than the {self.num_examples} training examples")
+      raise ConfigError(f"config.data.batch_size: {global_batch} is larger than the {self.num_examples} training examples")
     self.batches_per_epoch = self.num_examples // global_batch
     self._epoch, self._perm = -1, None
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from lossyless_jax import errors
+from lossyless_jax.config import ConfigError
+
 
 class DatasetNotPreparedError(FileNotFoundError):
   """A TFDS dataset has no prepared data in the configured `data_dir`."""
@@ -19,7 +22,7 @@ def _load(name: str, split: str, data_dir):
   try:
     return tfds.load(name, split=split, data_dir=data_dir, download=False, shuffle_files=False)
   except tfds.core.registered.DatasetNotFoundError as e:
-    raise ValueError(f"config.data.name: TFDS has no dataset {name!r} (see `tfds.list_builders()`)") from e
+    raise ConfigError(f"config.data.name: TFDS has no dataset {name!r} (see `tfds.list_builders()`)") from e
   except AssertionError as e:
     where = data_dir or "~/tensorflow_datasets (TFDS's default; set --config.data.data_dir)"
     raise DatasetNotPreparedError(
@@ -81,7 +84,7 @@ class TFDSTrainIterator:
       batch = next(self._it)
     except StopIteration:
       if self.batch == 0:
-        raise ValueError(f"config.data.batch_size: the host's split has fewer than {self.host_batch} examples") from None
+        raise ConfigError(f"config.data.batch_size: the host's split has fewer than {self.host_batch} examples") from None
       self.epoch, self.batch = self.epoch + 1, 0
       self._open()
       batch = next(self._it)
@@ -95,5 +98,5 @@ def load_split(name: str, split: str, data_dir, image_size: int = 0) -> dict:
   ds = _load(name, split, data_dir)
   batches = [to_arrays(b, image_size) for b in tfds.as_numpy(ds.batch(1024))]
   if not batches:
-    raise ValueError(f"TFDS dataset {name!r} split {split!r} is empty")
+    raise errors.DataError(f"TFDS dataset {name!r} split {split!r} is empty")
   return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}

@@ -521,8 +521,9 @@ def _hyper_synthesis(tables, side_hat: np.ndarray) -> tuple[np.ndarray, np.ndarr
   return scales, means
 
 
-def _symbols_crc(*arrays: np.ndarray) -> int:
-  crc = 0
+def _symbols_crc(shape: tuple[int, ...], *arrays: np.ndarray) -> int:
+  """The symbol CRC of the file format (``container.py``): seeded with the latent shape."""
+  crc = container.symbols_crc_seed(shape)
   for a in arrays:
     crc = zlib.crc32(np.ascontiguousarray(a).astype("<i4").tobytes(), crc)
   return crc
@@ -551,13 +552,13 @@ def compress(model_state: Mapping[str, Any], latents) -> bytes:
   kind = int(tables["kind"])
   if kind == KIND_FACTORIZED:
     payloads = [encode_factorized_symbols(parts["symbols"], tables["factorized"])]
-    crc = _symbols_crc(parts["symbols"])
+    crc = _symbols_crc(shape, parts["symbols"])
   else:
     payloads = [
       encode_factorized_symbols(parts["side_symbols"], tables["factorized"]),
       encode_gaussian_symbols(parts["symbols"], parts["scale_indices"], tables["gaussian"]),
     ]
-    crc = _symbols_crc(parts["side_symbols"], parts["symbols"])
+    crc = _symbols_crc(shape, parts["side_symbols"], parts["symbols"])
   return container.pack(kind, fp, shape, payloads, crc)
 
 
@@ -597,7 +598,7 @@ def _decode_latents(tables, kind, header, payloads, n) -> np.ndarray:
   med = tables["factorized"]["medians"]
   if kind == KIND_FACTORIZED:
     k = decode_factorized_symbols(payloads[0], tables["factorized"], n)
-    if _symbols_crc(k) != header.symbols_crc:
+    if _symbols_crc(header.shape, k) != header.symbols_crc:
       raise CorruptedBitstreamError("decoded symbols fail the encoder's symbol CRC")
     return _dequantize(tables, k, med, header.shape)
   ks = decode_factorized_symbols(payloads[0], tables["factorized"], n)
@@ -606,7 +607,7 @@ def _decode_latents(tables, kind, header, payloads, n) -> np.ndarray:
     scales, means = _hyper_synthesis(tables, side_hat)
   idx = scale_to_index(scales, tables["gaussian"]["boundaries"])
   k = decode_gaussian_symbols(payloads[1], idx, tables["gaussian"])
-  if _symbols_crc(ks, k) != header.symbols_crc:
+  if _symbols_crc(header.shape, ks, k) != header.symbols_crc:
     raise CorruptedBitstreamError(
       "decoded symbols fail the encoder's symbol CRC (if the file is intact, the "
       "hyper-synthesis on this machine produced other scale indices than the encoder's)"

@@ -1,17 +1,19 @@
 """File format of compressed latents, and its errors.
 
-Layout of format version 1 (all integers little-endian)::
+Layout of format version 2 (all integers little-endian)::
 
     offset  size  field
     0       4     magic  b"LJXB"
-    4       2     format version (u16) = 1
+    4       2     format version (u16) = 2
     6       2     header length H in bytes, including the header CRC (u16)
     8       1     model kind (u8): 1 factorized, 2 hyperprior
     9       1     flags (u8, reserved, 0)
     10      1     ndim of the latent array (u8, 1..8)
     11      1     number of payloads P (u8, 1..8)
     12      16    fingerprint of the coding tables (``tables.fingerprint``)
-    28      4     CRC32 of the coded symbols (int32 little-endian, in coding order)
+    28      4     symbol CRC: CRC32 of the latent shape (``symbols_crc_seed``: ndim as u8, then
+                  each dimension as u64), continued over the coded symbols (int32
+                  little-endian, in coding order)
     32      8·ndim  latent shape (u64 each)
     ..      8·P   payload lengths in bytes (u64 each)
     H-4     4     CRC32 of header bytes [0, H-4)
@@ -27,7 +29,8 @@ decoding, the symbol CRC. Every failure raises a subclass of :class:`BitstreamEr
 exception                      ``reason``                when
 =============================  ========================  ==========================================
 ``NotABitstreamError``         ``"bad_magic"``           input does not start with the magic bytes
-``UnsupportedVersionError``    ``"unsupported_version"`` version 0 or newer than this reader (1)
+``UnsupportedVersionError``    ``"unsupported_version"`` any version but 2: 0, newer, or 1 (whose
+                                                         symbol CRC did not cover the shape)
 ``TruncatedBitstreamError``    ``"truncated"``           input ends before the header/payloads do
 ``CorruptedBitstreamError``    ``"corrupted"``           a CRC fails, a header field is invalid,
                                                          trailing bytes, or the decoded symbols do
@@ -37,7 +40,8 @@ exception                      ``reason``                when
 =============================  ========================  ==========================================
 
 A wrong decode is never silent: anything that passes both CRCs and the fingerprint but
-decodes to other symbols than were encoded fails the symbol CRC.
+decodes to other symbols than were encoded, or announces another shape (even one of the same
+size), fails the symbol CRC.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ from __future__ import annotations
 import dataclasses
 import struct
 import zlib
+
+from lossyless_jax import errors
 
 __all__ = [
   "MAGIC",
@@ -58,18 +64,19 @@ __all__ = [
   "Header",
   "pack",
   "read_header",
+  "symbols_crc_seed",
   "unpack",
 ]
 
 MAGIC = b"LJXB"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_NDIM = 8
 MAX_PAYLOADS = 8
 _FIXED = struct.Struct("<4sHHBBBB16sI")  # 32 bytes
 _MAX_HEADER = _FIXED.size + 8 * (MAX_NDIM + MAX_PAYLOADS) + 4
 
 
-class BitstreamError(ValueError):
+class BitstreamError(errors.InputError):
   """A compressed file cannot be decoded; ``reason`` says why (see module docstring)."""
 
   reason = "invalid"
@@ -115,8 +122,14 @@ class Header:
     return self.header_length + sum(self.payload_lengths) + 4
 
 
+def symbols_crc_seed(shape: tuple[int, ...]) -> int:
+  """CRC32 of the latent shape (ndim as u8, then u64 dimensions): the symbol CRC starts from it, so
+  a header rewritten to another shape fails the symbol CRC."""
+  return zlib.crc32(struct.pack(f"<B{len(shape)}Q", len(shape), *shape))
+
+
 def pack(kind: int, fingerprint: bytes, shape: tuple[int, ...], payloads: list[bytes], symbols_crc: int) -> bytes:
-  """Assemble a version-1 file."""
+  """Assemble a version-2 file (``symbols_crc`` seeded with :func:`symbols_crc_seed` of ``shape``)."""
   if len(fingerprint) != 16:
     raise ValueError(f"fingerprint must be 16 bytes, got {len(fingerprint)}")
   if not 1 <= len(shape) <= MAX_NDIM:
@@ -157,11 +170,14 @@ def read_header(data: bytes) -> Header:
   if n < 8:
     raise TruncatedBitstreamError(f"input is {n} bytes: too short to hold a header")
   version, header_length = struct.unpack_from("<HH", data, 4)
-  if version == 0 or version > FORMAT_VERSION:
+  if version != FORMAT_VERSION:
+    if version == 1:
+      origin = "an older lossyless_jax (its symbol CRC does not cover the latent shape): re-encode it"
+    else:
+      origin = f"{'a newer' if version > FORMAT_VERSION else 'an invalid'} lossyless_jax"
     raise UnsupportedVersionError(
       f"bitstream format version {version} is not supported by this reader (reads "
-      f"version {FORMAT_VERSION}); it was written by "
-      f"{'a newer' if version > FORMAT_VERSION else 'an invalid'} lossyless_jax"
+      f"version {FORMAT_VERSION}); it was written by {origin}"
     )
   if not _FIXED.size + 8 * 2 + 4 <= header_length <= _MAX_HEADER:
     raise CorruptedBitstreamError(f"header length field {header_length} is invalid")

@@ -39,6 +39,7 @@ from typing import Any, Mapping
 import numpy as np
 import scipy.special as sps
 
+from lossyless_jax import errors
 from lossyless_jax.entropy import factorized as fz
 from lossyless_jax.entropy.gaussian import (
   SCALE_BOUND,
@@ -71,7 +72,7 @@ KIND_HYPERPRIOR = 2
 _FINGERPRINT = "fingerprint"
 
 
-class StaleTablesError(ValueError):
+class StaleTablesError(errors.InputError):
   """The coding tables do not belong to these parameters (rebuild them with ``build_tables``)."""
 
 

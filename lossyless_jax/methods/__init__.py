@@ -17,12 +17,16 @@
   others in ``default``.
 * ``validate(config)`` (optional): checks the method's own sections (``model``, ``loss``) before
   anything runs, raising ``config.ConfigError`` naming the field.
+* ``rerun_safe`` (optional): dotted field names (a trailing ``.`` or ``_`` makes a prefix) of
+  the method's evaluation-only fields, which a rerun of a workdir may change (`rerun`).
 """
 from __future__ import annotations
 
 import dataclasses
 import importlib
 from typing import Any, Callable, Optional
+
+from lossyless_jax.config import ConfigError
 
 _REGISTRY: dict[str, "Method"] = {}
 # Methods living in modules of this package, imported on first use so that importing the
@@ -65,6 +69,7 @@ class Method:
   report: Callable
   param_labels: Optional[Callable] = None
   validate: Optional[Callable] = None
+  rerun_safe: tuple = ()
 
 
 def register(method: Method) -> Method:
@@ -82,7 +87,7 @@ def get(name: str) -> Method:
   if name not in _REGISTRY and name in _BUILTIN:
     importlib.import_module(_BUILTIN[name])
   if name not in _REGISTRY:
-    raise ValueError(f"config.method: unknown method {name!r}; valid methods: {', '.join(names()) or '(none registered)'}")
+    raise ConfigError(f"config.method: unknown method {name!r}; valid methods: {', '.join(names()) or '(none registered)'}")
   return _REGISTRY[name]
 
 

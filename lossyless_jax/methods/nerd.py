@@ -79,6 +79,16 @@ LOSS = dict(mode="lagrangian", betas=(), targets=(), num_samples=4000, distortio
 GENERATORS = ("fc", "dcgan")
 MODES = ("lagrangian", "constrained")
 LP = "lp"  # config.loss.distortion of the §IV-F distortions ‖x − y‖_p², with config.loss.p
+# What `validate` expects of each field (`p`, `distortion`, `betas`, `targets`: `_distortion_spec`, `_points`).
+MODEL_CHECKS = dict(generator=config_lib.one_of(*GENERATORS), latent_dim=config_lib.POSITIVE_INT,
+                    hidden=config_lib.optional(config_lib.each(config_lib.POSITIVE_INT)),
+                    output_activation=config_lib.one_of(None, "none", "sigmoid"), pre_activation_scale=config_lib.POSITIVE,
+                    channels=config_lib.POSITIVE_INT, out_channels=config_lib.POSITIVE_INT)
+LOSS_CHECKS = dict(mode=config_lib.one_of(*MODES), beta_min=config_lib.NEGATIVE, kmeans=config_lib.each(config_lib.POSITIVE_INT),
+                   rcc_method=config_lib.one_of(*one_shot.METHODS),
+                   **dict.fromkeys(("num_samples", "eval_num_samples", "eval_chunk_size", "rcc_sources",
+                                    "rcc_sources_per_codebook"), config_lib.POSITIVE_INT),
+                   **dict.fromkeys(("eval_points", "rcc_num_candidates"), config_lib.NON_NEGATIVE_INT))
 
 
 def _section(defaults) -> ml_collections.ConfigDict:
@@ -164,14 +174,10 @@ def validate(config) -> None:
   """Raises ConfigError (a ValueError) for an unknown or ill-typed `model`/`loss` field or a bad value."""
   config_lib.check_section(config.model, _section(MODEL), "model")
   config_lib.check_section(config.loss, _section(LOSS), "loss")
-  m, l = config.model, config.loss
-  config_lib.check_choice(m.get("generator", "fc"), GENERATORS, "model.generator")
-  config_lib.check_choice(l.get("mode", "lagrangian"), MODES, "loss.mode")
-  config_lib.check_choice(l.get("rcc_method", "pfr"), one_shot.METHODS, "loss.rcc_method")
+  l = config.loss
+  config_lib.check_fields(config.model, MODEL_CHECKS, "model")
+  config_lib.check_fields(l, LOSS_CHECKS, "loss")
   _distortion_spec(config)
-  for key in ("num_samples", "eval_num_samples", "eval_chunk_size"):
-    if int(l.get(key, LOSS[key])) < 1:
-      raise config_lib.ConfigError(f"config.loss.{key}: {l.get(key)}; expected a positive number of samples")
   num_points = len(_points(config)[1])
   if l.get("warm_start", False):
     if config.num_steps < num_points:
@@ -190,13 +196,13 @@ def _points(config):
   if mode == "lagrangian":
     values = tuple(float(b) for b in config.loss.betas)
     if not values or any(b >= 0 for b in values):
-      raise ValueError(f"config.loss.betas: {values}; Lagrangian NERD needs slopes β̃ < 0")
+      raise config_lib.ConfigError(f"config.loss.betas: {values}; Lagrangian NERD needs slopes β̃ < 0")
   elif mode == "constrained":
     values = tuple(float(d) for d in config.loss.targets)
     if not values or any(d <= 0 for d in values):
-      raise ValueError(f"config.loss.targets: {values}; constrained NERD needs target distortions D > 0")
+      raise config_lib.ConfigError(f"config.loss.targets: {values}; constrained NERD needs target distortions D > 0")
   else:
-    raise ValueError(f"config.loss.mode: {mode!r}; expected 'lagrangian' or 'constrained'")
+    raise config_lib.ConfigError(f"config.loss.mode: {mode!r}; expected 'lagrangian' or 'constrained'")
   return mode, values
 
 
@@ -233,11 +239,9 @@ def image_config(c, arg: str, config_file: str) -> tuple[bool, int]:
   with a tiny generator: c_d = 4, latent 16). Images are resized (bilinear, as the authors' `Resize(32)`)
   to 32×32 in [0, 1]; the generator has latent m_z = 128 and width c_d = 32.
   """
+  config_lib.check_arg(arg, ("", *(n for n in IMAGE_DATASETS if n != "mnist"), "mock"), config_file)
   mock = arg == "mock"
   dataset = "mnist" if arg in ("", "mock") else arg
-  if dataset not in IMAGE_DATASETS:
-    raise ValueError(f"{config_file}: unknown arg {arg!r}; expected '' (mnist), "
-                     f"{', '.join(repr(n) for n in IMAGE_DATASETS if n != 'mnist')} or 'mock'")
   c.data.name = f"tfds:{dataset}"
   c.data.image_size = 32
   c.model.generator = "dcgan"
@@ -670,8 +674,9 @@ def _one_shot(config, sample_fns, x, curve, workdir) -> dict:
         sources, sample_fn, config.seed, curve["beta"][k], n_cand, max(curve["R_bits"][k], 0.0),
         method=config.loss.get("rcc_method", "pfr"), distortion=distortion_fn(config),
         sources_per_codebook=int(config.loss.get("rcc_sources_per_codebook", 100)),
-        path=path if jax.process_index() == 0 else None)
-    decoded, _ = one_shot.rcc_decompress(encoded, sample_fn, config.seed)
+        path=path if jax.process_index() == 0 else None, fingerprint=one_shot.sampler_fingerprint(sample_fn))
+    decoded, _ = one_shot.rcc_decompress(encoded, sample_fn, config.seed,
+                                         fingerprint=one_shot.sampler_fingerprint(sample_fn))
     for name, key in fields.items():
       out[name].append(float(info[key]))
     out["rcc_decoded_exactly"].append(bool(np.array_equal(decoded, info["samples"])))
@@ -755,4 +760,5 @@ def _print_table(curve):
           f"decoded exactly {curve['rcc_decoded_exactly'][k]}")
 
 
-METHOD = methods.register(methods.Method("nerd", init, loss, evaluate, report, validate=validate))
+METHOD = methods.register(methods.Method("nerd", init, loss, evaluate, report, validate=validate,
+                                                  rerun_safe=("loss.eval_",)))

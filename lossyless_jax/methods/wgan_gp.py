@@ -22,6 +22,7 @@ import os
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 
@@ -33,6 +34,9 @@ from lossyless_jax.methods import nerd
 from lossyless_jax.nets import generators
 
 _CRITIC_KEYS = ("critic", "critic_opt")  # model-state entries that are not the generator's
+# The critic's settings (n_critic critic steps per generator step, λ_GP, its Adam learning rate).
+LOSS = dict(n_critic=5, gp_weight=float(wgan_gp.GP_WEIGHT), critic_lr=1e-4)
+LOSS_CHECKS = dict(n_critic=config_lib.POSITIVE_INT, gp_weight=config_lib.NON_NEGATIVE, critic_lr=config_lib.POSITIVE)
 
 
 def base_config():
@@ -44,15 +48,27 @@ def base_config():
   c.eval_every = 5000
   c.checkpoint.every = 1000
   c.report_on = "last"  # the critic changes along training: its W₁ estimates are not comparable
-  c.loss.n_critic = 5
-  c.loss.gp_weight = wgan_gp.GP_WEIGHT
-  c.loss.critic_lr = 1e-4
+  c.loss = ml_collections.ConfigDict(LOSS)
   c.data.batch_size = 64 * c.loss.n_critic  # n_critic critic batches of 64 per step
   c.data.eval_batch_size = 1000
   c.optim.name = "adam"
   c.optim.lr.value = 1e-4
   c.optim.b1 = 0.5
   return c
+
+
+def validate(config) -> None:
+  """Raises ConfigError for an unknown, ill-typed or out-of-range `model`/`loss` field: the generator's
+  as `nerd.validate`, `model.critic_channels`, the critic's n_critic, λ_GP and learning rate (Gulrajani et al. Alg. 1)."""
+  model = nerd._section(dict(nerd.MODEL, critic_channels=32))
+  config_lib.check_section(config.model, model, "model")
+  config_lib.check_section(config.loss, ml_collections.ConfigDict(LOSS), "loss")
+  config_lib.check_fields(config.model, dict(nerd.MODEL_CHECKS, critic_channels=config_lib.POSITIVE_INT), "model")
+  config_lib.check_fields(config.loss, LOSS_CHECKS, "loss")
+  n_critic = int(config.loss.get("n_critic", LOSS["n_critic"]))
+  if config.data.batch_size % n_critic:
+    raise config_lib.ConfigError(f"config.data.batch_size: {config.data.batch_size}; expected a multiple of "
+                                 f"config.loss.n_critic = {n_critic} (n_critic critic batches per step)")
 
 
 def _critic(config):
@@ -164,4 +180,4 @@ def report(params, model_state, ctx):
           "generator_workdir": os.path.abspath(ctx.workdir)}
 
 
-METHOD = methods.register(methods.Method("wgan_gp", init, loss, evaluate, report))
+METHOD = methods.register(methods.Method("wgan_gp", init, loss, evaluate, report, validate=validate))

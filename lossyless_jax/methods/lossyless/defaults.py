@@ -61,6 +61,26 @@ EVAL = dict(
 )
 
 
+MODEL_CHECKS = dict(
+    encoder=config_lib.one_of(*ENCODERS), z_dim=config_lib.POSITIVE_INT, channels=config_lib.each(config_lib.POSITIVE_INT), hidden=config_lib.each(config_lib.POSITIVE_INT),
+    norm=config_lib.one_of("", "batch", "layer"), resnet_width=config_lib.POSITIVE_INT, resnet_stage_sizes=config_lib.each(config_lib.POSITIVE_INT),
+    resnet_pool=config_lib.one_of("avg", "flatten"), rate=config_lib.one_of(*RATE_MODELS), rate_init_scale=config_lib.POSITIVE,
+    decoder_top_channels=config_lib.POSITIVE_INT, decoder_hidden=config_lib.each(config_lib.POSITIVE_INT), proj_hidden=config_lib.POSITIVE_INT,
+    proj_dim=config_lib.NON_NEGATIVE_INT, augment_order=config_lib.one_of(0, 1), p_augment=config_lib.PROBABILITY)
+LOSS_CHECKS = dict(
+    likelihood=config_lib.one_of(*LIKELIHOODS), reduce=config_lib.one_of(*REDUCTIONS), equivalence=config_lib.one_of(*EQUIVALENCES),
+    init_temperature=config_lib.POSITIVE, min_temperature=config_lib.POSITIVE, effective_batch_size=config_lib.NON_NEGATIVE_INT)
+EVAL_CHECKS = dict(
+    splits=(lambda v: isinstance(v, (tuple, list)) and {"train", "test"} <= set(v) <= {"train", "validation", "test"},
+            "'train' and 'test', optionally 'validation'"),
+    seed=(config_lib.is_int, "an integer"), chunk=config_lib.POSITIVE_INT, cnn_hidden=config_lib.POSITIVE_INT,
+    **dict.fromkeys(("train_copies", "validation_copies", "test_copies", "cells_mesh", "ring_bins"), config_lib.POSITIVE_INT),
+    **dict.fromkeys(("linear_epochs", "mlp_epochs", "probe_patience", "cnn_epochs", "cnn_patience",
+                     "classical_copies"), config_lib.NON_NEGATIVE_INT),
+    mlp_hidden=config_lib.each(config_lib.POSITIVE_INT), cnn_channels=config_lib.each(config_lib.POSITIVE_INT), cells_lim=config_lib.POSITIVE,
+    mlp_dropout=(lambda v: config_lib.is_real(v) and 0 <= v < 1, "a probability in [0, 1)"))
+
+
 def config(method: str, *, lmbda: float, num_steps: int, lr: float = 1e-3,
            warmup_fraction: float = 0.1) -> ml_collections.ConfigDict:
   """``base_config()`` with every field of this family at its default and the authors' training
@@ -104,14 +124,13 @@ def validate(config) -> None:
   config_lib.check_section(config.loss, ml_collections.ConfigDict(LOSS), "loss")
   kind = kind_of(config)
   m, l = config.model, config.loss
-  config_lib.check_choice(m.get("encoder", MODEL["encoder"]), ENCODERS, "model.encoder")
-  config_lib.check_choice(m.get("rate", MODEL["rate"]), RATE_MODELS, "model.rate")
-  config_lib.check_choice(l.get("likelihood", LOSS["likelihood"]), LIKELIHOODS, "loss.likelihood")
-  config_lib.check_choice(l.get("reduce", LOSS["reduce"]), REDUCTIONS, "loss.reduce")
-  config_lib.check_choice(l.get("equivalence", LOSS["equivalence"]), EQUIVALENCES, "loss.equivalence")
-  p = float(m.get("p_augment", 1.0))
-  if not 0.0 <= p <= 1.0:
-    raise config_lib.ConfigError(f"config.model.p_augment: {p}; expected a probability in [0, 1]")
+  from lossyless_jax.data import banana  # (the networks' and data's names; heavy imports, so here)
+  from lossyless_jax.nets import mlp
+  config_lib.check_fields(m, dict(MODEL_CHECKS, activation=config_lib.one_of(*mlp._ACTIVATIONS),
+                       banana_invariance=config_lib.one_of("", *banana.INVARIANCES)), "model")
+  config_lib.check_fields(l, LOSS_CHECKS, "loss")
+  if "eval" in m:
+    config_lib.check_fields(m.eval, EVAL_CHECKS, "model.eval")
   if l.get("equivalence", "augment") == "label" and kind not in ("vic", "bince"):
     raise config_lib.ConfigError(
         f"config.loss.equivalence='label' with method {kind!r}: the supervised equivalence (Table 6) "

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lossyless_jax import data as data_lib
+from lossyless_jax import errors
 from lossyless_jax import methods
 from lossyless_jax.data import augment as aug_lib
 from lossyless_jax.data import banana
@@ -272,19 +273,31 @@ def save_compressor(workdir: str, params, model_state) -> str:
   return path
 
 
-def load_workdir_params(workdir: str) -> tuple[Any, Any, Any]:
-  """(params, model_state, config) of a finished lossyless workdir (``compressor.msgpack``,
-  written by its report, and ``config.json``)."""
-  import ml_collections
+def load_compressor(workdir: str) -> tuple[Any, Any]:
+  """(params, model_state) of a finished lossyless workdir, from ``compressor.msgpack`` (written by
+  its report) alone: decoding a file needs nothing else, so a read-only copy of it suffices."""
   from flax import serialization
   path = os.path.join(workdir, COMPRESSOR_FILE)
   if not os.path.exists(path):
     raise FileNotFoundError(f"{path} not found: train the compressor first (its report writes it)")
+  with open(path, "rb") as f:
+    raw = f.read()
+  try:
+    tree = serialization.msgpack_restore(raw)
+    return tree["params"], tree.get("model_state", {})
+  except Exception as e:  # pylint: disable=broad-except  (msgpack raises several unrelated types)
+    raise errors.DataError(f"{path}: not a compressor file written by a lossyless report "
+                           f"({type(e).__name__}: {e})") from None
+
+
+def load_workdir_params(workdir: str) -> tuple[Any, Any, Any]:
+  """(params, model_state, config) of a finished lossyless workdir (``compressor.msgpack`` and
+  ``config.json``)."""
+  import ml_collections
+  params, model_state = load_compressor(workdir)
   with open(os.path.join(workdir, "config.json")) as f:
     cfg = ml_collections.ConfigDict(json.load(f))
-  with open(path, "rb") as f:
-    tree = serialization.msgpack_restore(f.read())
-  return tree["params"], tree.get("model_state", {}), cfg
+  return params, model_state, cfg
 
 
 def config_json(config) -> str:
