@@ -1,6 +1,6 @@
 """Entropy-coding throughput and overhead of ``lossyless_jax.entropy.coding``.
 
-COMMAND: JAX_PLATFORMS=cpu python benchmarks/coding.py [--symbols 1048576] [--repeats 3]
+COMMAND: JAX_PLATFORMS=cpu python benchmarks/coding.py [--symbols 1048576] [--repeats 3] [--smoke]
 
 Pins itself to one CPU core, then prints one JSON line per measurement::
 
@@ -22,6 +22,9 @@ Rows:
 - ``hyperprior/file``: ``compress`` / ``decompress`` of a ``VectorHyperprior(64)`` fitted to a
   Gaussian scale mixture, including h_a / h_s on the CPU backend (symbols = latents + side).
 - ``categorical/zipf``: ``encode_categorical`` / ``decode_categorical`` under a Zipf pmf.
+
+``--smoke``: every row on 16,384 symbols, one repeat, 20 training steps (seconds, for the test
+suite; its throughputs include compilation and are not comparable with the full run's).
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ def train_rate_model(model, data, steps, seed=0, lr=1e-2, batch=4096):
   params = testing.numpy_params(model, data.shape[1], seed=seed)
   tx = optax.multi_transform(
     {
-      "main": optax.adam(optax.cosine_decay_schedule(lr, steps, 0.05)),
+      "default": optax.adam(optax.cosine_decay_schedule(lr, steps, 0.05)),
       "aux": optax.adam(optax.cosine_decay_schedule(0.5, steps, 0.01)),
     },
     fz.optimizer_labels,
@@ -220,12 +223,16 @@ def bench_categorical(n_total, repeats, rng):
 
 def main():
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  ap.add_argument("--symbols", type=int, default=1 << 20)
-  ap.add_argument("--repeats", type=int, default=3)
+  ap.add_argument("--symbols", type=int, help="symbols per row (default 1048576; --smoke: 16384)")
+  ap.add_argument("--repeats", type=int, help="timed runs per row, the best kept (default 3; --smoke: 1)")
   ap.add_argument(
-    "--train-steps", type=int, default=400, help="Adam steps fitting the factorized / hyperprior models before coding"
+    "--train-steps", type=int, help="Adam steps fitting the factorized / hyperprior models before coding (default 400; --smoke: 20)"
   )
+  ap.add_argument("--smoke", action="store_true", help="tiny sizes, for the test suite")
   args = ap.parse_args()
+  for name, full, smoke in (("symbols", 1 << 20, 1 << 14), ("repeats", 3, 1), ("train_steps", 400, 20)):
+    if getattr(args, name) is None:
+      setattr(args, name, smoke if args.smoke else full)
   rng = np.random.default_rng(0)
   print(
     json.dumps(

@@ -15,13 +15,33 @@ Prints one row per workdir (method, λ, steps, estimated / coded bits per image,
 ratio (* when no codec setting comes within 2 points: the ratio to the most accurate one), the
 coded-within-2 % flag), then every (VIC, VC) and (BINCE, VC) pair whose `probe_accuracy` differ
 by at most 1 point, with VC's coded bits over the other's.
+
+`python benchmarks/lossyless_digits.py --smoke` (the test suite) tabulates a generated folder
+instead: one workdir per row of `SMOKE_RUNS`, each with the `config.json` of the real digits
+config at that λ and a `report.json` of made-up figures whose classical fields come from
+`report.classical_reference`, plus one workdir without a report (skipped).
 """
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import os
 import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# (config, λ, estimated bits, coded bits, probe validation / test accuracy, with classical rows)
+SMOKE_RUNS = [
+    ("digits_vic", 0.1, 170.0, 173.9, 0.935, 0.930, True),
+    ("digits_vic", 1.0, 41.0, 43.5, 0.805, 0.800, True),
+    ("digits_vc", 0.01, 402.0, 406.1, 0.930, 0.925, True),
+    ("digits_bince", 20.0, 30.5, 33.5, 0.895, 0.900, False),
+    ("digits_supervised", 0.1, 12.0, 14.2, 0.985, 0.980, True),
+]
+# classical rows (codec, quality, bits per image, validation / test accuracy) for the reference
+SMOKE_CLASSICAL = [("png", 9, 2298.0, 0.96, 0.955), ("jpeg", 5, 1050.0, 0.90, 0.895), ("webp", 0, 640.0, 0.70, 0.69)]
 
 
 def load(workdir: str) -> dict | None:
@@ -59,7 +79,42 @@ def main(workdirs):
             f" {v['bits_per_image_coded'] / r['bits_per_image_coded']:.2f}×")
 
 
+def write_smoke_runs(folder: str) -> list[str]:
+  """Writes the `SMOKE_RUNS` workdirs (and one unfinished one) under `folder`; returns them."""
+  from lossyless_jax import config as config_lib, logging as log_lib  # noqa: PLC0415
+  from lossyless_jax.methods.lossyless import report  # noqa: PLC0415
+
+  classical = [{"codec": k, "quality": q, "bits_per_image": b, "payload_bits_per_image": b - 400.0,
+                "validation_accuracy": va, "accuracy": ta} for k, q, b, va, ta in SMOKE_CLASSICAL]
+  workdirs = []
+  for name, lmbda, est, coded, val_acc, acc, with_classical in SMOKE_RUNS + [("digits_vic", 0.5, *[None] * 5)]:
+    c = config_lib.load(f"configs/{name}.py")
+    c.coefs.rate.value = lmbda
+    workdir = os.path.join(folder, f"{name}_l{lmbda:g}" + ("" if est else "_unfinished"))
+    os.makedirs(workdir)
+    log_lib.write_json(os.path.join(workdir, "config.json"), c.to_dict())
+    workdirs.append(workdir)
+    if est is None:
+      continue
+    out = {"method": c.method, "steps": c.num_steps, "bits_per_image_estimated": est, "bits_per_image_coded": coded,
+           "bits_per_image_coded_payload": coded - 2.0, "probe_validation_accuracy": val_acc,
+           "probe_accuracy": acc, "uncompressed_accuracy": 0.97,
+           "coded_within_2pct_plus_header": abs(coded - est) <= 0.02 * est + 2.0}
+    if with_classical:
+      out.update(report.classical_reference(classical, out))
+    log_lib.write_json(os.path.join(workdir, "report.json"), out)
+  return workdirs
+
+
 if __name__ == "__main__":
-  if len(sys.argv) < 2:
-    raise SystemExit(f"usage: python {sys.argv[0]} WORKDIR [WORKDIR ...]")
-  main(sys.argv[1:])
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("workdirs", nargs="*", metavar="WORKDIR")
+  parser.add_argument("--smoke", action="store_true", help="tabulate a generated folder (for the test suite)")
+  args = parser.parse_args()
+  if args.smoke:
+    with tempfile.TemporaryDirectory(prefix="lossyless_digits_smoke_") as tmp:
+      main(write_smoke_runs(tmp))
+  elif not args.workdirs:
+    parser.error("give WORKDIR [WORKDIR ...] or --smoke")
+  else:
+    main(args.workdirs)

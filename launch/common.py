@@ -82,7 +82,8 @@ def run(main, doc: str, argv=None, list_configs: bool = True) -> None:
   argv = list(sys.argv if argv is None else argv)
   show_traceback = verbose(argv)
   argv = [a for a in argv if a != "--verbose"]
-  signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `--list | head` ends quietly
+  if any(a in HELP or a == "--list" for a in argv[1:]):  # `--list | head` ends quietly (only
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # here: libraries rely on Python ignoring SIGPIPE)
   if any(a in HELP for a in argv[1:]):
     own = flags.FLAGS.get_key_flags_for_module(sys.argv[0]) or flags.FLAGS.get_key_flags_for_module("__main__")
     lines = [f"  --{f.name}: {f.help}" + (f" (default {f.default!r})" if f.default not in (None, "") else "")

@@ -1,0 +1,63 @@
+"""Every benchmark's `--smoke` mode runs and prints its rows (the project rule: benchmarks measure,
+the suite only keeps them from rotting). `fuzz_rcc.py` and `malformed_invocations.py` have their
+own tests."""
+import json
+import math
+
+
+def _rows(stdout):
+  rows = {}
+  for line in stdout.splitlines():
+    if line.startswith("{"):
+      row = json.loads(line)
+      rows[row["name"]] = row
+  return rows
+
+
+def _positive(row, *keys):
+  for k in keys:
+    assert isinstance(row[k], (int, float)) and math.isfinite(row[k]) and row[k] > 0, (row["name"], k, row[k])
+
+
+def test_coding_smoke(python):
+  rows = _rows(python(["benchmarks/coding.py", "--smoke"], timeout=180).stdout)
+  assert "setup" in rows
+  for name in ("factorized/tables", "factorized/file", "gaussian/tables[64]", "gaussian/tables[255]",
+               "hyperprior/file", "categorical/zipf"):
+    assert name in rows, (name, sorted(rows))
+    r = rows[name]
+    _positive(r, "symbols", "encode_symbols_per_s", "decode_symbols_per_s", "bits", "ideal_bits")
+    # the coder's size is within a few percent of the model's ideal even on 16k symbols (headers included)
+    assert math.isfinite(r["overhead"]) and -0.01 < r["overhead"] < 0.05, (name, r["overhead"])
+    if "ideal_table_bits" in r:
+      _positive(r, "ideal_table_bits")
+
+
+def test_nerd_eval_memory_smoke(python):
+  rows = _rows(python(["benchmarks/nerd_eval_memory.py", "--smoke"], timeout=120).stdout)
+  r = rows["nerd_eval_digits"]
+  _positive(r, "points", "M", "chunk_size", "seconds", "peak_rss_gib")
+  assert r["points"] == 1797 and r["M"] % r["chunk_size"]  # all digits; a masked last chunk
+  rates = r["R_bits"]
+  assert len(rates) == 2 and all(0 < x <= math.log2(r["M"]) for x in rates), rates
+  assert rates[0] > rates[1]  # the steeper slope (β̃ = -1) buys more rate than β̃ = -0.1
+
+
+def test_lossyless_digits_smoke(python):
+  out = python(["benchmarks/lossyless_digits.py", "--smoke"], timeout=120).stdout
+  table, _, pairs = out.partition("\npairs with")
+  lines = table.strip().splitlines()
+  assert lines[0].split()[:8] == ["method", "λ", "z", "steps", "est", "coded", "probe", "uncomp"]
+  rows = {}
+  for line in lines[1:]:
+    f = line.split()
+    rows[f[-1].rsplit("/", 1)[-1]] = f
+    assert [float(x) > 0 and math.isfinite(float(x)) for x in f[1:8]] == [True] * 7, line
+  # every finished workdir has a row, the one without report.json none
+  assert sorted(rows) == ["digits_bince_l20", "digits_supervised_l0.1", "digits_vc_l0.01", "digits_vic_l0.1",
+                          "digits_vic_l1"], sorted(rows)
+  assert rows["digits_supervised_l0.1"][0] == "vic-sup"
+  assert "png:9*" in rows["digits_supervised_l0.1"]  # no classical setting within 2 points
+  assert rows["digits_bince_l20"][-3] == "-"  # no classical rows
+  pair = [line for line in pairs.splitlines() if " vs vc " in line]
+  assert len(pair) == 1 and "vic λ=0.1" in pair[0] and float(pair[0].rsplit(" ", 1)[-1].rstrip("×")) > 1, pairs
