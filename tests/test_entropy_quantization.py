@@ -70,3 +70,19 @@ def test_lower_bound_mixed_signs_elementwise():
 def test_lower_bound_jits_and_vmaps():
   f = jax.jit(jax.vmap(jax.grad(lambda v: q.lower_bound(v, 1.0))))
   np.testing.assert_array_equal(f(jnp.array([0.0, 2.0])), [0.0, 1.0])
+
+
+def test_quantize_is_the_one_quantizer_of_every_mode():
+  x = jnp.array([0.5, 1.5, -1.5, 2.2, -0.7])
+  off = jnp.array([0.0, 0.0, 0.0, 0.25, -0.25])
+  np.testing.assert_array_equal(q.quantize(x, "round", off), jnp.round(x - off) + off)
+  np.testing.assert_array_equal(q.quantize(x, "ste_half_toward_zero"), [0.0, 1.0, -1.0, 2.0, -1.0])
+  np.testing.assert_array_equal(q.quantize(x, "ste", off), jnp.round(x - off) + off)
+  for mode in ("ste", "ste_half_toward_zero"):  # straight through: identity gradient
+    np.testing.assert_array_equal(jax.grad(lambda v: q.quantize(v, mode, off).sum())(x), np.ones(5))
+  noisy = q.quantize(x, "noise", key=jax.random.PRNGKey(0))
+  assert np.all(np.abs(noisy - x) <= 0.5) and not np.array_equal(noisy, x)
+  with pytest.raises(ValueError, match="needs a PRNG key"):
+    q.quantize(x, "noise")
+  with pytest.raises(ValueError, match="quantization mode must be one of"):
+    q.quantize(x, "floor")

@@ -42,12 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lossyless_jax.entropy.quantization import (
-  add_uniform_noise,
-  lower_bound,
-  round_around,
-  ste_round_around,
-)
+from lossyless_jax.entropy.quantization import lower_bound, quantize
 
 __all__ = [
   "EntropyBottleneck",
@@ -267,15 +262,8 @@ class EntropyBottleneck(nn.Module):
       )
     z = jnp.asarray(z, jnp.promote_types(z.dtype, jnp.float32))  # entropy models in >= fp32
     med = jax.lax.stop_gradient(medians(self.density)).astype(z.dtype)
-    if train:
-      if self.train_quantization == "noise":
-        y = add_uniform_noise(z, self.make_rng("noise"))
-      elif self.train_quantization == "ste":
-        y = ste_round_around(z, med)
-      else:
-        raise ValueError(f"train_quantization must be 'noise' or 'ste', got {self.train_quantization!r}")
-    else:
-      y = round_around(z, med)
+    mode = self.train_quantization if train else "round"
+    y = quantize(z, mode, med, self.make_rng("noise") if mode == "noise" else None)
     return y, factorized_likelihood(self.density, y, self.likelihood_bound)
 
   def aux_loss(self) -> jax.Array:

@@ -27,12 +27,7 @@ import jax.scipy.special as jsp
 import numpy as np
 import scipy.special as sps
 
-from lossyless_jax.entropy.quantization import (
-  add_uniform_noise,
-  lower_bound,
-  round_around,
-  ste_round_around,
-)
+from lossyless_jax.entropy.quantization import lower_bound, quantize
 
 __all__ = [
   "SCALE_BOUND",
@@ -173,14 +168,7 @@ class GaussianConditional(nn.Module):
     scales = jnp.asarray(scales, z.dtype)
     means = None if means is None else jnp.asarray(means, z.dtype)
     offset = jnp.zeros_like(z) if means is None else jax.lax.stop_gradient(means)
-    if train:
-      if self.train_quantization == "noise":
-        y = add_uniform_noise(z, self.make_rng("noise"))
-      elif self.train_quantization == "ste":
-        y = ste_round_around(z, offset)
-      else:
-        raise ValueError(f"train_quantization must be 'noise' or 'ste', got {self.train_quantization!r}")
-    else:
-      y = round_around(z, offset)
+    mode = self.train_quantization if train else "round"
+    y = quantize(z, mode, offset, self.make_rng("noise") if mode == "noise" else None)
     lik = gaussian_likelihood(y, scales, means, scale_bound=self.scale_bound, likelihood_bound=self.likelihood_bound)
     return y, lik

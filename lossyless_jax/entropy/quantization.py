@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 
 __all__ = [
+  "MODES",
+  "quantize",
   "add_uniform_noise",
   "round_around",
   "ste_round",
@@ -61,6 +63,31 @@ def ste_round_half_toward_zero(x: jax.Array) -> jax.Array:
   The forward value is an exact integer: ``rnd(x) - x`` is exact (Sterbenz) so the sum is.
   """
   return x + jax.lax.stop_gradient(round_half_toward_zero(x) - x)
+
+
+MODES = ("noise", "ste", "round", "ste_half_toward_zero")
+
+
+def quantize(x: jax.Array, mode: str, offset: jax.Array | float = 0.0, key: jax.Array | None = None) -> jax.Array:
+  """The one quantizer of every entropy model: ``mode`` is
+
+  * ``"noise"``: ``x + U(-1/2, 1/2)`` (training; needs ``key``);
+  * ``"ste"``: straight-through ``round(x - offset) + offset`` (training);
+  * ``"round"``: ``round(x - offset) + offset`` (evaluation and coding);
+  * ``"ste_half_toward_zero"``: straight-through round half toward zero around ``offset``
+    (the Gray-Wyner codecs, training and evaluation).
+  """
+  if mode == "noise":
+    if key is None:
+      raise ValueError("quantize(mode='noise') needs a PRNG key")
+    return add_uniform_noise(x, key)
+  if mode == "ste":
+    return ste_round_around(x, offset)
+  if mode == "round":
+    return round_around(x, offset)
+  if mode == "ste_half_toward_zero":
+    return ste_round_half_toward_zero(x - offset) + offset
+  raise ValueError(f"quantization mode must be one of {', '.join(MODES)}, got {mode!r}")
 
 
 @jax.custom_vjp
