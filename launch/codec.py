@@ -58,13 +58,20 @@ def compress(workdir: str, split: str, out: str) -> dict:
 
 
 def decompress(workdir: str, file: str, out: str | None = None) -> np.ndarray:
-  """Needs only the workdir's ``compressor.msgpack`` (its coding tables)."""
+  """Needs only the workdir's ``compressor.msgpack``: the integer coding tables stored there at
+  export (rebuilt from the parameters, with a warning, for a file exported without them)."""
+  import sys
   from lossyless_jax.entropy import coding
   from lossyless_jax.methods.lossyless import evaluate, model
-  params, _ = model.load_compressor(workdir)
+  params, _, tables = model.load_compressor(workdir, with_tables=True)
+  if tables is None:
+    print(f"warning: {workdir}/compressor.msgpack holds no coding tables (exported by an older version); "
+          "rebuilding them from the parameters, which is exact only on a machine with the same float "
+          "arithmetic. Rerun the workdir's report to store them.", file=sys.stderr)
+    tables = evaluate.rate_state(params)["tables"]
   with open(file, "rb") as f:
     data = f.read()
-  z_hat = coding.decompress({"tables": evaluate.rate_state(params)["tables"]}, data)
+  z_hat = coding.decompress({"tables": tables}, data)
   if out:
     np.savez(out, z_hat=z_hat)
   return z_hat

@@ -61,3 +61,16 @@ def test_lossyless_digits_smoke(python):
   assert rows["digits_bince_l20"][-3] == "-"  # no classical rows
   pair = [line for line in pairs.splitlines() if " vs vc " in line]
   assert len(pair) == 1 and "vic λ=0.1" in pair[0] and float(pair[0].rsplit(" ", 1)[-1].rstrip("×")) > 1, pairs
+
+
+def test_context_coding_smoke(python):
+  out = python(["benchmarks/context_coding.py", "--smoke"], timeout=300).stdout
+  rows = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+  decodes = [r for r in rows if r["name"] == "context/decode"]
+  assert {r["schedule"] for r in decodes} == {"wavefront", "raster"}
+  for r in decodes:
+    _positive(r, "seconds", "steps", "symbols", "coded_bits", "ideal_bits")
+  wave = next(r for r in decodes if r["schedule"] == "wavefront")
+  raster = next(r for r in decodes if r["schedule"] == "raster" and r["engine"] == wave["engine"])
+  assert raster["evaluations"] == wave["symbols"] // wave["shape"][-1] > wave["evaluations"]  # one per position
+  assert any(r["name"] == "context/ratio" for r in rows)

@@ -262,20 +262,26 @@ def decode(params, model_state, z, config, out_shape, *, train):
   return out.reshape((z.shape[0],) + tuple(out_shape)), stats
 
 
-def save_compressor(workdir: str, params, model_state) -> str:
-  """Writes the trained (host) params and model state to ``workdir/compressor.msgpack``."""
+def save_compressor(workdir: str, params, model_state, tables=None) -> str:
+  """Writes the trained (host) params, model state and the rate model's integer coding tables
+  (``coding.build_tables``, computed once at export: a decoder reads them instead of rebuilding
+  them from floats) to ``workdir/compressor.msgpack``."""
   from flax import serialization
   path = os.path.join(workdir, COMPRESSOR_FILE)
-  tree = jax.tree_util.tree_map(np.asarray, {"params": params, "model_state": model_state})
+  tree = {"params": params, "model_state": model_state}
+  if tables is not None:
+    tree["tables"] = tables
+  tree = jax.tree_util.tree_map(np.asarray, tree)
   with open(path + ".tmp", "wb") as f:
     f.write(serialization.msgpack_serialize(tree))
   os.replace(path + ".tmp", path)
   return path
 
 
-def load_compressor(workdir: str) -> tuple[Any, Any]:
-  """(params, model_state) of a finished lossyless workdir, from ``compressor.msgpack`` (written by
-  its report) alone: decoding a file needs nothing else, so a read-only copy of it suffices."""
+def load_compressor(workdir: str, with_tables: bool = False) -> tuple:
+  """(params, model_state[, tables]) of a finished lossyless workdir, from ``compressor.msgpack``
+  (written by its report) alone: decoding a file needs nothing else, so a read-only copy of it
+  suffices. ``tables`` is None for a file exported without them (before they were stored)."""
   from flax import serialization
   path = os.path.join(workdir, COMPRESSOR_FILE)
   if not os.path.exists(path):
@@ -284,7 +290,8 @@ def load_compressor(workdir: str) -> tuple[Any, Any]:
     raw = f.read()
   try:
     tree = serialization.msgpack_restore(raw)
-    return tree["params"], tree.get("model_state", {})
+    out = tree["params"], tree.get("model_state", {})
+    return out + (tree.get("tables"),) if with_tables else out
   except Exception as e:  # pylint: disable=broad-except  (msgpack raises several unrelated types)
     raise errors.DataError(f"{path}: not a compressor file written by a lossyless report "
                            f"({type(e).__name__}: {e})") from None

@@ -49,10 +49,10 @@ def run(params, model_state, ctx) -> dict:
   params = E.finalize_rate(parallel.to_host(params))
   model_state = parallel.to_host(model_state)
   is_main = jax.process_index() == 0
-  if is_main:
-    M.save_compressor(workdir, params, model_state)
   coded = M.has_bottleneck(config.model)
   state = E.rate_state(params) if coded else None
+  if is_main:
+    M.save_compressor(workdir, params, model_state, state["tables"] if coded else None)
   os.makedirs(os.path.join(workdir, "compressed"), exist_ok=True)
   out = {"method": config.method}
   reps, inputs, labels = {}, {}, {}
