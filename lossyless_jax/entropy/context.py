@@ -90,20 +90,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from lossyless_jax.entropy import container
-from lossyless_jax.entropy.coding import (
-  _QUEUE,
-  DEFAULT_MAX_ELEMENTS,
-  _cached,
-  _decode_runs,
-  _decoder,
-  _encode_runs,
-  _group,
-  _guarded_decode,
-  _round_symbols,
-  _symbols_crc,
-  _tableset,
-  _to_bytes,
-)
+from lossyless_jax.entropy import range_coder as rc
+from lossyless_jax.entropy.coding import DEFAULT_MAX_ELEMENTS, round_symbols, symbols_crc
 from lossyless_jax.entropy.container import BitstreamError, CorruptedBitstreamError
 from lossyless_jax.entropy.gaussian import SCALE_BOUND, GaussianConditional, scale_to_index
 from lossyless_jax.entropy import quantization
@@ -364,7 +352,7 @@ class _Runtime:
     ):
       raise ValueError("integer layers do not match the state's channel configuration")
     self.thresholds = np.asarray(state["scale_thresholds"], np.int64).astype(np.float64)
-    self.tables = _tableset(state["gaussian"])
+    self.tables = rc.tableset(state["gaussian"])
     if self.thresholds.size + 1 != len(self.tables):
       raise ValueError("scale thresholds and Gaussian tables disagree")
     self.kh, self.kw = causal_offsets()
@@ -377,7 +365,7 @@ _RUNTIMES: "collections.OrderedDict[bytes, _Runtime]" = collections.OrderedDict(
 
 def _runtime(state: Mapping[str, Any]) -> tuple[_Runtime, bytes]:
   fp = verify_fingerprint(state)
-  return _cached(_RUNTIMES, 4, fp, lambda: _Runtime(state)), fp
+  return rc.cached(_RUNTIMES, 4, fp, lambda: _Runtime(state)), fp
 
 
 class IntParams(NamedTuple):
@@ -525,7 +513,7 @@ def _encode_steps(rt: _Runtime, y: np.ndarray, cond_q, side_q, engine: str):
   steps = []
   for hs, ws in wavefronts(h, w):
     prm = _evaluate(rt, inp, hs, ws, engine)
-    k = _round_symbols(y[hs, ws], np.ldexp(prm.mean_q, -FRAC_IN), "latent").astype(np.int64)
+    k = round_symbols(y[hs, ws], np.ldexp(prm.mean_q, -FRAC_IN), "latent").astype(np.int64)
     q = (k << FRAC_IN) + prm.mean_q
     inp.put(hs, ws, q)
     y_q[hs, ws] = q
@@ -561,7 +549,7 @@ def symbols(state: Mapping[str, Any], y, cond=None, side=None, *, engine: str = 
 
 
 def _step_runs(index: np.ndarray, num_tables: int):
-  order, counts = _group(index.ravel(), num_tables)
+  order, counts = rc.group_by_table(index.ravel(), num_tables)
   return order, counts, np.concatenate([[0], np.cumsum(counts)])
 
 
@@ -569,16 +557,16 @@ def compress(state: Mapping[str, Any], y, cond=None, side=None, *, engine: str =
   """Latent ``(H, W, C)`` -> a self-checking file; ``cond``/``side`` as the model requires."""
   rt, fp, cond_q, side_q, steps, y_q = _prepare(state, y, cond, side, engine)
   ts = rt.tables
-  encoder = _QUEUE.RangeEncoder()
+  encoder = rc.QUEUE.RangeEncoder()
   coded = []
   for k, index in steps:
     order, counts, bounds = _step_runs(index, len(ts))
     ks = k.ravel()[order]
-    _encode_runs(encoder, ts, ((t, ks[bounds[t] : bounds[t + 1]]) for t in np.flatnonzero(counts)))
+    rc.encode_runs(encoder, ts, ((t, ks[bounds[t] : bounds[t + 1]]) for t in np.flatnonzero(counts)))
     coded.append(ks)
   shape = tuple(int(s) for s in y_q.shape)
-  payloads = [_conditioning_meta(cond_q, side_q), _to_bytes(encoder)]
-  return container.pack(KIND_CONTEXT, fp, shape, payloads, _symbols_crc(shape, *coded))
+  payloads = [_conditioning_meta(cond_q, side_q), rc.to_bytes(encoder)]
+  return container.pack(KIND_CONTEXT, fp, shape, payloads, symbols_crc(shape, *coded))
 
 
 def decompress(
@@ -629,7 +617,7 @@ def decompress(
     raise ConditioningMismatchError(
       "the conditioning / side features differ from those the file was encoded with (hash mismatch)"
     )
-  y_q = _guarded_decode(_decode_steps, rt, payloads[1], header, cond_q, side_q, engine, schedule)
+  y_q = rc.guarded_decode(_decode_steps, rt, payloads[1], header, cond_q, side_q, engine, schedule)
   return _dequantize(y_q)
 
 
@@ -638,12 +626,12 @@ def _decode_steps(rt: _Runtime, payload: bytes, header, cond_q, side_q, engine: 
   ts = rt.tables
   inp = _Inputs(rt, h, w, cond_q, side_q)
   y_q = np.zeros((h, w, c), np.int64)
-  decoder = _decoder(payload)
+  decoder = rc.make_decoder(payload)
   coded = []
   for hs, ws in wavefronts(h, w):
     prm = _evaluate_schedule(rt, inp, hs, ws, engine, schedule)
     order, counts, _ = _step_runs(prm.index, len(ts))
-    ks = np.concatenate(_decode_runs(decoder, ts, list(enumerate(counts))))
+    ks = np.concatenate(rc.decode_runs(decoder, ts, list(enumerate(counts))))
     if ks.size and np.max(np.abs(ks)) > _MAX_SYMBOL:
       raise CorruptedBitstreamError("payload decodes to symbols no encoder writes")
     k = np.empty_like(ks)
@@ -652,6 +640,6 @@ def _decode_steps(rt: _Runtime, payload: bytes, header, cond_q, side_q, engine: 
     inp.put(hs, ws, q)
     y_q[hs, ws] = q
     coded.append(ks)
-  if _symbols_crc(header.shape, *coded) != header.symbols_crc:
+  if symbols_crc(header.shape, *coded) != header.symbols_crc:
     raise CorruptedBitstreamError("decoded symbols fail the encoder's symbol CRC")
   return y_q

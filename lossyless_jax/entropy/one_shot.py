@@ -106,6 +106,7 @@ import jax.numpy as jnp
 import jaxlib
 import numpy as np
 
+from lossyless_jax.entropy import range_coder
 from lossyless_jax.losses import distortions as distortions_lib
 
 __all__ = [
@@ -529,7 +530,7 @@ def _check_fields(h: dict, max_candidates: int) -> None:
 def _check_capacity(h: dict, pmf) -> None:
   """The exact bound on the number of sources under this file's Zipf table (before decoding)."""
   # The cached table decode_categorical uses; its largest count is the cheapest index.
-  counts = _coding()._categorical_tableset(pmf).counts  # pylint: disable=protected-access
+  counts = range_coder.categorical_tableset(pmf).counts
   limit = _capacity(h["payload_bytes"], float(counts.max()) / (1 << 24))
   if h["num_sources"] > limit:
     raise _container().CorruptedBitstreamError(
