@@ -63,7 +63,7 @@ def decompress(workdir: str, file: str, out: str | None = None) -> np.ndarray:
   import sys
   from lossyless_jax.entropy import coding
   from lossyless_jax.methods.lossyless import evaluate, model
-  params, _, tables = model.load_compressor(workdir, with_tables=True)
+  params, _, tables = model.load_compressor(workdir)
   if tables is None:
     print(f"warning: {workdir}/compressor.msgpack holds no coding tables (exported by an older version); "
           "rebuilding them from the parameters, which is exact only on a machine with the same float "

@@ -77,8 +77,25 @@ def import_tensorflow_quietly() -> None:
     os.close(devnull)
 
 
-def run(main, doc: str, argv=None, list_configs: bool = True) -> None:
-  """Runs ``main(argv)`` under absl as the module docstring says."""
+def _guarded(fn, show_traceback: bool, *args):
+  """``fn(*args)``, with every error as one line (see the module docstring)."""
+  try:
+    return fn(*args)
+  except KeyboardInterrupt:
+    fail("interrupted", 130)
+  except (errors.InputError, OSError, app.UsageError, flags.Error) as e:
+    if show_traceback:
+      raise
+    fail(e)
+  except Exception as e:  # pylint: disable=broad-except  (one line; --verbose for the traceback)
+    if show_traceback:
+      raise
+    fail(f"{type(e).__name__}: {e} (rerun with --verbose for the traceback)", 1)
+
+
+def run(main, doc: str, argv=None, list_configs: bool = True, prepare=None) -> None:
+  """Runs ``main(argv)`` under absl as the module docstring says; ``prepare(argv)`` (e.g. loading
+  the config and defining its override flags) runs first, under the same error handling."""
   argv = list(sys.argv if argv is None else argv)
   show_traceback = verbose(argv)
   argv = [a for a in argv if a != "--verbose"]
@@ -95,29 +112,15 @@ def run(main, doc: str, argv=None, list_configs: bool = True) -> None:
   if list_configs and "--list" in argv[1:]:
     print(config_listing())
     sys.exit(0)
+  if prepare is not None:
+    _guarded(prepare, show_traceback, argv)
 
   def parse(args):
-    try:
-      return flags.FLAGS(args)
-    except flags.Error as e:
-      if show_traceback:
-        raise
-      fail(e)
+    return _guarded(flags.FLAGS, show_traceback, args)
 
-  def guarded(args):
-    try:
-      if not show_traceback:
-        import_tensorflow_quietly()
-      main(args)
-    except KeyboardInterrupt:
-      fail("interrupted", 130)
-    except (errors.InputError, OSError, app.UsageError, flags.Error) as e:
-      if show_traceback:
-        raise
-      fail(e)
-    except Exception as e:  # pylint: disable=broad-except  (one line; --verbose for the traceback)
-      if show_traceback:
-        raise
-      fail(f"{type(e).__name__}: {e} (rerun with --verbose for the traceback)", 1)
+  def guarded_main(args):
+    if not show_traceback:
+      import_tensorflow_quietly()
+    _guarded(main, show_traceback, args)
 
-  app.run(guarded, argv=argv, flags_parser=parse)
+  app.run(guarded_main, argv=argv, flags_parser=parse)

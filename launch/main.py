@@ -45,18 +45,17 @@ def main(argv):
   train.train_and_eval(flags.FLAGS.config, _WORKDIR.value or os.path.join("workdirs", common.run_name(_SPEC)))
 
 
+def define_config_flag(argv: list[str]) -> None:
+  """Loads the config file (a missing file or a bad ``:arg`` is reported as such), checks that
+  every ``--config.<field>`` names one of its fields, and defines the ``--config`` flag."""
+  config = common.load_config(_SPEC)
+  for a in argv[1:]:
+    if a.startswith("--config."):
+      config_lib.check_field(config, a[len("--config."):].split("=", 1)[0])
+  config_flags.DEFINE_config_dict("config", config, _CONFIG_HELP, sys_argv=argv)
+
+
 if __name__ == "__main__":
   _SPEC, _ARGV = split_config_flag(sys.argv)
   _SPEC = _SPEC or DEFAULT_CONFIG
-  if not any(a in common.HELP or a == "--list" for a in _ARGV[1:]):
-    try:
-      _LOADED = common.load_config(_SPEC)
-      for a in _ARGV[1:]:
-        if a.startswith("--config."):
-          config_lib.check_field(_LOADED, a[len("--config."):].split("=", 1)[0])
-      config_flags.DEFINE_config_dict("config", _LOADED, _CONFIG_HELP, sys_argv=_ARGV)
-    except Exception as e:  # pylint: disable=broad-except
-      if common.verbose(_ARGV):
-        raise
-      common.fail(e)
-  common.run(main, __doc__, _ARGV)
+  common.run(main, __doc__, _ARGV, prepare=define_config_flag)

@@ -88,13 +88,17 @@ def _print_report(workdir, step, report, why="run already finished"):
     print(f"{workdir}: {why} at step {step}; nothing to train.\n{_summary(report)}", flush=True)
 
 
-def check(config) -> methods.Method:
-  """Validates the loop's fields and the method's own (`Method.validate`); returns the method."""
+def check(config, workdir: str | None = None) -> tuple[methods.Method, rerun.Plan]:
+  """Validates the loop's fields, then (given ``workdir``) the rerun against the workdir's stored
+  config (`rerun.plan`), then the method's own fields (`Method.validate`): rerunning a workdir as
+  another method names the change of method. Returns the method and the rerun plan."""
   config_lib.validate(config)
   method = methods.get(config.method)
+  plan = rerun.Plan() if workdir is None else rerun.plan(rerun.read_stored(workdir), config, workdir,
+                                                         method.rerun_safe)
   if method.validate is not None:
     method.validate(config)
-  return method
+  return method, plan
 
 
 def train_and_eval(config, workdir: str) -> dict:
@@ -104,10 +108,7 @@ def train_and_eval(config, workdir: str) -> dict:
   have been checked: a rerun with a changed config either refuses (`errors.RunMismatchError`,
   the workdir left as it was) or continues as the plan says.
   """
-  config_lib.validate(config)
-  method = methods.get(config.method)
-  plan = rerun.plan(rerun.read_stored(workdir), config, workdir, method.rerun_safe)  # before the method's
-  check(config)  # own checks: rerunning a workdir as another method names the change of method
+  method, plan = check(config, workdir)
   report_path = os.path.join(workdir, "report.json")
   stored_report = None
   if os.path.exists(report_path):

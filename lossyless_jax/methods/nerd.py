@@ -60,6 +60,7 @@ from flax import traverse_util
 
 from lossyless_jax import checkpoint
 from lossyless_jax import config as config_lib
+from lossyless_jax.config import NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, each, one_of, optional
 from lossyless_jax import data as data_lib
 from lossyless_jax import methods, parallel
 from lossyless_jax.data import rd_sources
@@ -80,15 +81,15 @@ GENERATORS = ("fc", "dcgan")
 MODES = ("lagrangian", "constrained")
 LP = "lp"  # config.loss.distortion of the §IV-F distortions ‖x − y‖_p², with config.loss.p
 # What `validate` expects of each field (`p`, `distortion`, `betas`, `targets`: `_distortion_spec`, `_points`).
-MODEL_CHECKS = dict(generator=config_lib.one_of(*GENERATORS), latent_dim=config_lib.POSITIVE_INT,
-                    hidden=config_lib.optional(config_lib.each(config_lib.POSITIVE_INT)),
-                    output_activation=config_lib.one_of(None, "none", "sigmoid"), pre_activation_scale=config_lib.POSITIVE,
-                    channels=config_lib.POSITIVE_INT, out_channels=config_lib.POSITIVE_INT)
-LOSS_CHECKS = dict(mode=config_lib.one_of(*MODES), beta_min=config_lib.NEGATIVE, kmeans=config_lib.each(config_lib.POSITIVE_INT),
-                   rcc_method=config_lib.one_of(*one_shot.METHODS),
+MODEL_CHECKS = dict(generator=one_of(*GENERATORS), latent_dim=POSITIVE_INT,
+                    hidden=optional(each(POSITIVE_INT)),
+                    output_activation=one_of(None, "none", "sigmoid"), pre_activation_scale=POSITIVE,
+                    channels=POSITIVE_INT, out_channels=POSITIVE_INT)
+LOSS_CHECKS = dict(mode=one_of(*MODES), beta_min=NEGATIVE, kmeans=each(POSITIVE_INT),
+                   rcc_method=one_of(*one_shot.METHODS),
                    **dict.fromkeys(("num_samples", "eval_num_samples", "eval_chunk_size", "rcc_sources",
-                                    "rcc_sources_per_codebook"), config_lib.POSITIVE_INT),
-                   **dict.fromkeys(("eval_points", "rcc_num_candidates"), config_lib.NON_NEGATIVE_INT))
+                                    "rcc_sources_per_codebook"), POSITIVE_INT),
+                   **dict.fromkeys(("eval_points", "rcc_num_candidates"), NON_NEGATIVE_INT))
 
 
 def _section(defaults) -> ml_collections.ConfigDict:

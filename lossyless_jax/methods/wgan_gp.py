@@ -27,6 +27,7 @@ import numpy as np
 import optax
 
 from lossyless_jax import config as config_lib
+from lossyless_jax.config import NON_NEGATIVE, POSITIVE, POSITIVE_INT
 from lossyless_jax import data as data_lib
 from lossyless_jax import methods, parallel
 from lossyless_jax.losses import wgan_gp
@@ -36,7 +37,7 @@ from lossyless_jax.nets import generators
 _CRITIC_KEYS = ("critic", "critic_opt")  # model-state entries that are not the generator's
 # The critic's settings (n_critic critic steps per generator step, λ_GP, its Adam learning rate).
 LOSS = dict(n_critic=5, gp_weight=float(wgan_gp.GP_WEIGHT), critic_lr=1e-4)
-LOSS_CHECKS = dict(n_critic=config_lib.POSITIVE_INT, gp_weight=config_lib.NON_NEGATIVE, critic_lr=config_lib.POSITIVE)
+LOSS_CHECKS = dict(n_critic=POSITIVE_INT, gp_weight=NON_NEGATIVE, critic_lr=POSITIVE)
 
 
 def base_config():
@@ -63,7 +64,7 @@ def validate(config) -> None:
   model = nerd._section(dict(nerd.MODEL, critic_channels=32))
   config_lib.check_section(config.model, model, "model")
   config_lib.check_section(config.loss, ml_collections.ConfigDict(LOSS), "loss")
-  config_lib.check_fields(config.model, dict(nerd.MODEL_CHECKS, critic_channels=config_lib.POSITIVE_INT), "model")
+  config_lib.check_fields(config.model, dict(nerd.MODEL_CHECKS, critic_channels=POSITIVE_INT), "model")
   config_lib.check_fields(config.loss, LOSS_CHECKS, "loss")
   n_critic = int(config.loss.get("n_critic", LOSS["n_critic"]))
   if config.data.batch_size % n_critic:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ml_collections
 
 from lossyless_jax import config as config_lib
+from lossyless_jax.config import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, PROBABILITY, each, is_int, one_of
 
 KINDS = ("vic", "vc", "bince", "staggered")
 # The authors' weighting of the distortion (``factor_beta``): VIC 1, VC 0.5, BINCE 0.003.
@@ -62,22 +63,22 @@ EVAL = dict(
 
 
 MODEL_CHECKS = dict(
-    encoder=config_lib.one_of(*ENCODERS), z_dim=config_lib.POSITIVE_INT, channels=config_lib.each(config_lib.POSITIVE_INT), hidden=config_lib.each(config_lib.POSITIVE_INT),
-    norm=config_lib.one_of("", "batch", "layer"), resnet_width=config_lib.POSITIVE_INT, resnet_stage_sizes=config_lib.each(config_lib.POSITIVE_INT),
-    resnet_pool=config_lib.one_of("avg", "flatten"), rate=config_lib.one_of(*RATE_MODELS), rate_init_scale=config_lib.POSITIVE,
-    decoder_top_channels=config_lib.POSITIVE_INT, decoder_hidden=config_lib.each(config_lib.POSITIVE_INT), proj_hidden=config_lib.POSITIVE_INT,
-    proj_dim=config_lib.NON_NEGATIVE_INT, augment_order=config_lib.one_of(0, 1), p_augment=config_lib.PROBABILITY)
+    encoder=one_of(*ENCODERS), z_dim=POSITIVE_INT, channels=each(POSITIVE_INT), hidden=each(POSITIVE_INT),
+    norm=one_of("", "batch", "layer"), resnet_width=POSITIVE_INT, resnet_stage_sizes=each(POSITIVE_INT),
+    resnet_pool=one_of("avg", "flatten"), rate=one_of(*RATE_MODELS), rate_init_scale=POSITIVE,
+    decoder_top_channels=POSITIVE_INT, decoder_hidden=each(POSITIVE_INT), proj_hidden=POSITIVE_INT,
+    proj_dim=NON_NEGATIVE_INT, augment_order=one_of(0, 1), p_augment=PROBABILITY)
 LOSS_CHECKS = dict(
-    likelihood=config_lib.one_of(*LIKELIHOODS), reduce=config_lib.one_of(*REDUCTIONS), equivalence=config_lib.one_of(*EQUIVALENCES),
-    init_temperature=config_lib.POSITIVE, min_temperature=config_lib.POSITIVE, effective_batch_size=config_lib.NON_NEGATIVE_INT)
+    likelihood=one_of(*LIKELIHOODS), reduce=one_of(*REDUCTIONS), equivalence=one_of(*EQUIVALENCES),
+    init_temperature=POSITIVE, min_temperature=POSITIVE, effective_batch_size=NON_NEGATIVE_INT)
 EVAL_CHECKS = dict(
     splits=(lambda v: isinstance(v, (tuple, list)) and {"train", "test"} <= set(v) <= {"train", "validation", "test"},
             "'train' and 'test', optionally 'validation'"),
-    seed=(config_lib.is_int, "an integer"), chunk=config_lib.POSITIVE_INT, cnn_hidden=config_lib.POSITIVE_INT,
-    **dict.fromkeys(("train_copies", "validation_copies", "test_copies", "cells_mesh", "ring_bins"), config_lib.POSITIVE_INT),
+    seed=(is_int, "an integer"), chunk=POSITIVE_INT, cnn_hidden=POSITIVE_INT,
+    **dict.fromkeys(("train_copies", "validation_copies", "test_copies", "cells_mesh", "ring_bins"), POSITIVE_INT),
     **dict.fromkeys(("linear_epochs", "mlp_epochs", "probe_patience", "cnn_epochs", "cnn_patience",
-                     "classical_copies"), config_lib.NON_NEGATIVE_INT),
-    mlp_hidden=config_lib.each(config_lib.POSITIVE_INT), cnn_channels=config_lib.each(config_lib.POSITIVE_INT), cells_lim=config_lib.POSITIVE,
+                     "classical_copies"), NON_NEGATIVE_INT),
+    mlp_hidden=each(POSITIVE_INT), cnn_channels=each(POSITIVE_INT), cells_lim=POSITIVE,
     mlp_dropout=(lambda v: config_lib.is_real(v) and 0 <= v < 1, "a probability in [0, 1)"))
 
 
@@ -126,8 +127,8 @@ def validate(config) -> None:
   m, l = config.model, config.loss
   from lossyless_jax.data import banana  # (the networks' and data's names; heavy imports, so here)
   from lossyless_jax.nets import mlp
-  config_lib.check_fields(m, dict(MODEL_CHECKS, activation=config_lib.one_of(*mlp._ACTIVATIONS),
-                       banana_invariance=config_lib.one_of("", *banana.INVARIANCES)), "model")
+  config_lib.check_fields(m, dict(MODEL_CHECKS, activation=one_of(*mlp._ACTIVATIONS),
+                       banana_invariance=one_of("", *banana.INVARIANCES)), "model")
   config_lib.check_fields(l, LOSS_CHECKS, "loss")
   if "eval" in m:
     config_lib.check_fields(m.eval, EVAL_CHECKS, "model.eval")

@@ -278,8 +278,8 @@ def save_compressor(workdir: str, params, model_state, tables=None) -> str:
   return path
 
 
-def load_compressor(workdir: str, with_tables: bool = False) -> tuple:
-  """(params, model_state[, tables]) of a finished lossyless workdir, from ``compressor.msgpack``
+def load_compressor(workdir: str) -> tuple:
+  """(params, model_state, tables) of a finished lossyless workdir, from ``compressor.msgpack``
   (written by its report) alone: decoding a file needs nothing else, so a read-only copy of it
   suffices. ``tables`` is None for a file exported without them (before they were stored)."""
   from flax import serialization
@@ -290,8 +290,7 @@ def load_compressor(workdir: str, with_tables: bool = False) -> tuple:
     raw = f.read()
   try:
     tree = serialization.msgpack_restore(raw)
-    out = tree["params"], tree.get("model_state", {})
-    return out + (tree.get("tables"),) if with_tables else out
+    return tree["params"], tree.get("model_state", {}), tree.get("tables")
   except Exception as e:  # pylint: disable=broad-except  (msgpack raises several unrelated types)
     raise errors.DataError(f"{path}: not a compressor file written by a lossyless report "
                            f"({type(e).__name__}: {e})") from None
@@ -301,7 +300,7 @@ def load_workdir_params(workdir: str) -> tuple[Any, Any, Any]:
   """(params, model_state, config) of a finished lossyless workdir (``compressor.msgpack`` and
   ``config.json``)."""
   import ml_collections
-  params, model_state = load_compressor(workdir)
+  params, model_state, _ = load_compressor(workdir)
   with open(os.path.join(workdir, "config.json")) as f:
     cfg = ml_collections.ConfigDict(json.load(f))
   return params, model_state, cfg
