@@ -91,3 +91,12 @@ def make_coefficients(coefs_config, num_steps: int):
   """step -> {name: value} for the loss coefficients in `config.coefs` (jittable)."""
   schedules = {name: make_schedule(c, num_steps, f"coefs.{name}") for name, c in coefs_config.items()}
   return lambda step: {name: jnp.asarray(s(step), jnp.float32) for name, s in schedules.items()}
+
+
+def check(config) -> None:
+  """Builds the optimizer of ``config.optim``, of each group and every coefficient schedule once
+  (no parameters needed): a bad name, kind or boundary fails before any data or model is built."""
+  _base_optimizer(config.optim, config.num_steps, "optim")
+  for label, group in config.optim.groups.items():
+    _base_optimizer(group, config.num_steps, f"optim.groups.{label}")
+  make_coefficients(config.coefs, config.num_steps)

@@ -89,10 +89,12 @@ def _print_report(workdir, step, report, why="run already finished"):
 
 
 def check(config, workdir: str | None = None) -> tuple[methods.Method, rerun.Plan]:
-  """Validates the loop's fields, then (given ``workdir``) the rerun against the workdir's stored
-  config (`rerun.plan`), then the method's own fields (`Method.validate`): rerunning a workdir as
-  another method names the change of method. Returns the method and the rerun plan."""
+  """Validates the loop's fields and optimizers, then (given ``workdir``) the rerun against the
+  workdir's stored config (`rerun.plan`), then the method's own fields (`Method.validate`):
+  rerunning a workdir as another method names the change of method. Returns the method and the
+  rerun plan."""
   config_lib.validate(config)
+  optim.check(config)
   method = methods.get(config.method)
   plan = rerun.Plan() if workdir is None else rerun.plan(rerun.read_stored(workdir), config, workdir,
                                                          method.rerun_safe)

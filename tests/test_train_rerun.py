@@ -130,3 +130,10 @@ def test_bad_input_writes_nothing(tmp_path):
   with pytest.raises(config_lib.ConfigError, match="config.data.name: unknown dataset 'nope'"):
     train.train_and_eval(loop_method.get_config(**{"data.name": "nope"}), str(workdir))
   assert not workdir.exists()
+
+
+def test_a_bad_optimizer_is_refused_before_the_data_is_built(tmp_path):
+  config = loop_method.get_config(**{"optim.name": "lion", "data.name": "nope"})
+  with pytest.raises(config_lib.ConfigError, match="config.optim.name: 'lion'"):
+    train.train_and_eval(config, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
