@@ -23,7 +23,7 @@ setuptools.setup(
         "tensorflow-datasets>=4.9.7,<4.10",
         "clu>=0.0.12",
         "tensorboard>=2.18,<2.22",
-        "constriction>=0.4,<0.6",
+        "constriction>=0.5,<0.6",  # tables and files depend on its categorical models
         "pillow>=10",
         "scipy>=1.13",
         "scikit-learn>=1.5",

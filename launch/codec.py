@@ -10,6 +10,8 @@ Subcommands (the workdir is a finished run of a lossyless config; its report wro
   decompress --workdir=W --file=F --out=R.npz    F -> the decoded representations ``z_hat``
              (exactly those the evaluation's probes used: ``W/representations.npz``); needs
              only ``W/compressor.msgpack``
+  export     --workdir=W                         rebuild ``W/compressor.msgpack``'s coding tables
+             from its parameters (for a workdir exported by an older version)
   inspect    F                                   the file's header as JSON (no model needed)
   probe      --workdir=W --train=F1 --test=F2    train a linear probe on decoded F1, test on F2
              (labels from the splits named by --train_split / --test_split) and print accuracy
@@ -36,7 +38,7 @@ def define_flags() -> None:
   flags.DEFINE_integer("epochs", 300, "probe: epochs of the linear probe.")
 
 
-COMMANDS = ("compress", "decompress", "inspect", "probe")
+COMMANDS = ("compress", "decompress", "export", "inspect", "probe")
 
 
 def _load(workdir):
@@ -63,11 +65,14 @@ def decompress(workdir: str, file: str, out: str | None = None) -> np.ndarray:
   import sys
   from lossyless_jax.entropy import coding
   from lossyless_jax.methods.lossyless import evaluate, model
+  from lossyless_jax.entropy import tables as tables_lib
   params, _, tables = model.load_compressor(workdir)
-  if tables is None:
-    print(f"warning: {workdir}/compressor.msgpack holds no coding tables (exported by an older version); "
-          "rebuilding them from the parameters, which is exact only on a machine with the same float "
-          "arithmetic. Rerun the workdir's report to store them.", file=sys.stderr)
+  try:
+    tables_lib.check_version(tables or {})
+  except tables_lib.StaleTablesError:
+    print(f"warning: {workdir}/compressor.msgpack holds no coding tables of this version (exported by an "
+          "older one); rebuilding them from the parameters. Store them with "
+          f"`python launch/codec.py export --workdir={workdir}`.", file=sys.stderr)
     tables = evaluate.rate_state(params)["tables"]
   with open(file, "rb") as f:
     data = f.read()
@@ -75,6 +80,15 @@ def decompress(workdir: str, file: str, out: str | None = None) -> np.ndarray:
   if out:
     np.savez(out, z_hat=z_hat)
   return z_hat
+
+
+def export(workdir: str) -> dict:
+  """Rebuilds the coding tables of ``W/compressor.msgpack`` from its parameters and stores them."""
+  from lossyless_jax.methods.lossyless import evaluate, model
+  params, model_state, _ = model.load_compressor(workdir)
+  tables = evaluate.rate_state(params)["tables"]
+  path = model.save_compressor(workdir, params, model_state, tables)
+  return {"compressor": path, "tables_version": int(tables["version"]), "kind": int(tables["kind"])}
 
 
 def inspect(file: str) -> dict:
@@ -129,6 +143,9 @@ def main(argv):
   elif cmd == "compress":
     _need("workdir", "out")
     out = compress(f.workdir, f.split, f.out)
+  elif cmd == "export":
+    _need("workdir")
+    out = export(f.workdir)
   elif cmd == "decompress":
     _need("workdir", "file", "out")
     z = decompress(f.workdir, f.file, f.out)

@@ -121,7 +121,7 @@ def test_wrong_decode_is_never_silent(states):
 def test_absurd_shape_is_refused(states):
   st = states["factorized"]
   data = bytearray(coding.compress(st, _z()))
-  struct.pack_into("<Q", data, 32, 10**9)  # batch dimension
+  struct.pack_into("<Q", data, container._FIXED.size, 10**9)  # batch dimension
   with pytest.raises(CorruptedBitstreamError, match="max_elements"):
     coding.decompress(st, _refresh_header_crc(data))
 
@@ -205,7 +205,7 @@ def test_shape_rewritten_to_same_size_is_refused(states, which):
   data = coding.compress(st, z)
   np.testing.assert_array_equal(coding.decompress(st, data), coding.quantize(st, z))
   buf = bytearray(data)
-  struct.pack_into("<2Q", buf, 32, 3, 2)  # (2, 3, 8) -> (3, 2, 8): same ndim, same size
+  struct.pack_into("<2Q", buf, container._FIXED.size, 3, 2)  # (2, 3, 8) -> (3, 2, 8): same ndim, same size
   with pytest.raises(CorruptedBitstreamError, match="symbol CRC"):
     coding.decompress(st, _refresh_header_crc(buf))
   header, payloads = container.unpack(data)
@@ -215,10 +215,28 @@ def test_shape_rewritten_to_same_size_is_refused(states, which):
       coding.decompress(st, forged)
 
 
-def test_version_1_files_are_unsupported(states):
-  """Item 7: version-1 files (symbol CRC without the shape) raise UnsupportedVersionError."""
+@pytest.mark.parametrize("version", [1, 2])
+def test_old_format_files_are_unsupported(states, version):
+  """Files of formats 1 and 2 (float h_s, no coder version) raise UnsupportedVersionError, saying
+  how to re-export the model."""
   st = states["factorized"]
   buf = bytearray(coding.compress(st, _z()))
-  struct.pack_into("<H", buf, 4, 1)
-  with pytest.raises(UnsupportedVersionError, match="version 1"):
+  struct.pack_into("<H", buf, 4, version)
+  with pytest.raises(UnsupportedVersionError, match=f"version {version}.*re-export the model.*codec.py export"):
     coding.decompress(st, _refresh_header_crc(buf))
+
+
+def test_coder_version_is_recorded_and_checked(states):
+  """The header records the constriction release that coded the file; another minor release is
+  refused (its tables may differ), the same minor with another patch release is read."""
+  st = states["factorized"]
+  data = coding.compress(st, _z())
+  assert container.read_header(data).coder == container.coder_version()
+  major, minor, patch = container.coder_version()
+  offset = container._FIXED.size - 3
+  buf = bytearray(data)
+  buf[offset : offset + 3] = bytes([major, (minor + 1) % 256, patch])
+  with pytest.raises(UnsupportedVersionError, match=f"constriction {major}.{(minor + 1) % 256}.{patch}"):
+    coding.decompress(st, _refresh_header_crc(buf))
+  buf[offset : offset + 3] = bytes([major, minor, (patch + 1) % 256])
+  np.testing.assert_array_equal(coding.decompress(st, _refresh_header_crc(buf)), coding.decompress(st, data))

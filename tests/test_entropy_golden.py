@@ -1,6 +1,8 @@
 """Golden files (`tests/golden/`, written by its `make_golden.py`): a factorized, a hyperprior, a
 context and a conditioned context file decode bit-exactly to the committed arrays — here, and in a
-subprocess with NumPy's AVX-512 (or AVX2/FMA3) kernels disabled and another XLA CPU thread count."""
+subprocess with NumPy's AVX-512 (or AVX2/FMA3) kernels disabled, another OpenBLAS GEMM kernel
+(``OPENBLAS_CORETYPE``) and one thread. Decoding runs no XLA: integer tables, the integer networks
+of ``integer_net`` (their float64 GEMMs are exact by construction) and single IEEE operations."""
 import os
 import subprocess
 import sys
@@ -49,6 +51,7 @@ def _disabled_features() -> str:
 
 
 _EXP_PROBE = "np.exp(np.linspace(-700, 700, 1_000_001)).tobytes()"
+_BLAS_PROBE = "[i.get('architecture') for i in threadpoolctl.threadpool_info() if i['internal_api'] == 'openblas']"
 
 
 def test_golden_files_decode_the_same_with_other_cpu_features_and_threads(tmp_path):
@@ -57,10 +60,10 @@ def test_golden_files_decode_the_same_with_other_cpu_features_and_threads(tmp_pa
     pytest.skip("this CPU has none of AVX-512, AVX2, FMA3 for NumPy to turn off")
   env = dict(os.environ, NPY_DISABLE_CPU_FEATURES=features, JAX_PLATFORMS="cpu",
              XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
-             OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-  code = ("import hashlib, sys; import numpy as np; sys.path.insert(0, 'tests'); "
+             OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", OPENBLAS_CORETYPE="Prescott")
+  code = ("import hashlib, sys, threadpoolctl; import numpy as np; sys.path.insert(0, 'tests'); "
           "import test_entropy_golden as t; t.check_all(); "
-          f"print(hashlib.sha256({_EXP_PROBE}).hexdigest())")
+          f"print(repr({_BLAS_PROBE})); print(hashlib.sha256({_EXP_PROBE}).hexdigest())")
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
@@ -68,3 +71,8 @@ def test_golden_files_decode_the_same_with_other_cpu_features_and_threads(tmp_pa
   here = hashlib.sha256(eval(_EXP_PROBE)).hexdigest()  # pylint: disable=eval-used
   # the subprocess really ran other kernels: float64 exp differs in last bits, the files do not
   assert proc.stdout.split()[-1] != here, f"NPY_DISABLE_CPU_FEATURES={features} changed nothing"
+  import threadpoolctl
+  blas_here = eval(_BLAS_PROBE, {"threadpoolctl": threadpoolctl})  # pylint: disable=eval-used
+  blas_there = proc.stdout.strip().splitlines()[-2]
+  # the exact-f64 engine's GEMMs ran on another OpenBLAS kernel (where NumPy uses OpenBLAS)
+  assert not blas_here or blas_there != repr(blas_here), blas_there

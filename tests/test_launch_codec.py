@@ -83,3 +83,29 @@ def test_decompress_reads_the_tables_stored_at_export_not_the_parameters(tmp_pat
   f = os.path.join(workdir, "compressed", "test.ljxb")
   want = np.load(os.path.join(workdir, "representations.npz"))["test_z_hat"]
   np.testing.assert_array_equal(codec.decompress(str(tmp_path / "w"), f), want)
+
+
+def test_export_rebuilds_tables_of_an_older_version(tmp_path, python):
+  """Tables of an older version (here: without the ``version`` field, i.e. version 1) are not
+  used: decompress warns and rebuilds them; ``codec.py export`` stores current ones, after which
+  decompress reads them silently and decodes the same."""
+  import shutil
+  from flax import serialization
+  workdir, _ = tml.tiny_vic_workdir()
+  w = tmp_path / "w"
+  w.mkdir()
+  tree = serialization.msgpack_restore(open(os.path.join(workdir, "compressor.msgpack"), "rb").read())
+  del tree["tables"]["version"]
+  open(w / "compressor.msgpack", "wb").write(serialization.msgpack_serialize(tree))
+  f = os.path.join(workdir, "compressed", "test.ljxb")
+  want = np.load(os.path.join(workdir, "representations.npz"))["test_z_hat"]
+  npz = str(tmp_path / "a.npz")
+  proc = python(["launch/codec.py", "decompress", f"--workdir={w}", f"--file={f}", f"--out={npz}"])
+  assert "codec.py export" in proc.stderr
+  np.testing.assert_array_equal(np.load(npz)["z_hat"], want)
+  out = python(["launch/codec.py", "export", f"--workdir={w}"]).stdout
+  assert json.loads(out[out.index("{"):])["tables_version"] == 2
+  proc = python(["launch/codec.py", "decompress", f"--workdir={w}", f"--file={f}", f"--out={npz}"])
+  assert "warning" not in proc.stderr
+  np.testing.assert_array_equal(np.load(npz)["z_hat"], want)
+  shutil.rmtree(w)

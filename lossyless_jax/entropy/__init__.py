@@ -10,10 +10,15 @@ Modules (one concept each):
 - ``hyperprior``: the lossyless paper's vector scale-mean ``VectorHyperprior``.
 - ``affine``: ``AffinePrecision`` wrapper ``(z + b)·exp(s)`` for frozen encoders.
 - ``rates``: ``rate_nats`` (losses) and ``nats_to_bits`` (reports).
-- ``tables``: 24-bit coding tables built once in float64 on the CPU, with a fingerprint.
-- ``coding``: constriction range coding with an escape for out-of-table symbols,
-  ``encode_categorical`` / ``decode_categorical``, ``compress`` / ``decompress``.
-- ``container``: the file format and its ``BitstreamError`` hierarchy.
+- ``tables``: 24-bit coding tables and integer networks built once at export, with a fingerprint.
+- ``integer_net``: exported integer layers (exact on every machine).
+- ``range_coder``: constriction range coding with an escape for out-of-table symbols,
+  ``encode_categorical`` / ``decode_categorical``.
+- ``codecs``: one codec per entropy model, composable (hyperprior = factorized + Gaussian).
+- ``coding``: ``compress`` / ``decompress`` of every model kind through its codec.
+- ``context``: the masked-context model and its wavefront codec.
+- ``container``: the file format and its ``BitstreamError`` hierarchy; ``streams``: N named
+  streams with dependencies; ``one_shot``: reverse-channel coding (NERD).
 - ``testing``: compile-free parameter initialisation for tests.
 
 Submodules are imported explicitly (``from lossyless_jax.entropy import coding``); this

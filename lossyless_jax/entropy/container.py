@@ -1,20 +1,22 @@
 """File format of compressed latents, and its errors.
 
-Layout of format version 2 (all integers little-endian)::
+Layout of format version 3 (all integers little-endian)::
 
     offset  size  field
     0       4     magic  b"LJXB"
-    4       2     format version (u16) = 2
+    4       2     format version (u16) = 3
     6       2     header length H in bytes, including the header CRC (u16)
-    8       1     model kind (u8): 1 factorized, 2 hyperprior
+    8       1     model kind (u8): 1 factorized, 2 hyperprior, 3 context (``tables.KIND_*``)
     9       1     flags (u8, reserved, 0)
     10      1     ndim of the latent array (u8, 1..8)
-    11      1     number of payloads P (u8, 1..8)
-    12      16    fingerprint of the coding tables (``tables.fingerprint``)
+    11      1     number of payloads P (u8, 1..8): the codec's streams, in its order
+    12      16    fingerprint of the coding state (``tables.fingerprint``)
     28      4     symbol CRC: CRC32 of the latent shape (``symbols_crc_seed``: ndim as u8, then
                   each dimension as u64), continued over the coded symbols (int32
-                  little-endian, in coding order)
-    32      8·ndim  latent shape (u64 each)
+                  little-endian, in coding order; :func:`symbols_crc`)
+    32      4     coder: id (u8, 1 = constriction's range coder), its version major, minor,
+                  patch (u8 each)
+    36      8·ndim  latent shape (u64 each)
     ..      8·P   payload lengths in bytes (u64 each)
     H-4     4     CRC32 of header bytes [0, H-4)
     H       ..    payloads, concatenated
@@ -29,8 +31,10 @@ decoding, the symbol CRC. Every failure raises a subclass of :class:`BitstreamEr
 exception                      ``reason``                when
 =============================  ========================  ==========================================
 ``NotABitstreamError``         ``"bad_magic"``           input does not start with the magic bytes
-``UnsupportedVersionError``    ``"unsupported_version"`` any version but 2: 0, newer, or 1 (whose
-                                                         symbol CRC did not cover the shape)
+``UnsupportedVersionError``    ``"unsupported_version"`` any version but 3 (1 and 2 came before the
+                                                         integer networks: re-export the model and
+                                                         re-encode), or a coder release other than
+                                                         the installed one's major.minor
 ``TruncatedBitstreamError``    ``"truncated"``           input ends before the header/payloads do
 ``CorruptedBitstreamError``    ``"corrupted"``           a CRC fails, a header field is invalid,
                                                          trailing bytes, or the decoded symbols do
@@ -47,8 +51,11 @@ size), fails the symbol CRC.
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import struct
 import zlib
+
+import numpy as np
 
 from lossyless_jax import errors
 
@@ -64,15 +71,18 @@ __all__ = [
   "Header",
   "pack",
   "read_header",
+  "symbols_crc",
   "symbols_crc_seed",
+  "coder_version",
   "unpack",
 ]
 
 MAGIC = b"LJXB"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MAX_NDIM = 8
 MAX_PAYLOADS = 8
-_FIXED = struct.Struct("<4sHHBBBB16sI")  # 32 bytes
+CODER_ID = 1  # constriction's range coder (queue), with the tables of ``range_coder``
+_FIXED = struct.Struct("<4sHHBBBB16sIBBBB")  # 36 bytes
 _MAX_HEADER = _FIXED.size + 8 * (MAX_NDIM + MAX_PAYLOADS) + 4
 
 
@@ -116,6 +126,7 @@ class Header:
   shape: tuple[int, ...]
   payload_lengths: tuple[int, ...]
   header_length: int
+  coder: tuple[int, int, int] = (0, 0, 0)
 
   @property
   def total_length(self) -> int:
@@ -128,8 +139,22 @@ def symbols_crc_seed(shape: tuple[int, ...]) -> int:
   return zlib.crc32(struct.pack(f"<B{len(shape)}Q", len(shape), *shape))
 
 
+def symbols_crc(shape: tuple[int, ...], *arrays: np.ndarray) -> int:
+  """The symbol CRC: :func:`symbols_crc_seed` of ``shape``, continued over ``arrays`` as int32."""
+  crc = symbols_crc_seed(shape)
+  for a in arrays:
+    crc = zlib.crc32(np.ascontiguousarray(a).astype("<i4").tobytes(), crc)
+  return crc
+
+
+def coder_version() -> tuple[int, int, int]:
+  """The installed ``constriction`` release as ``(major, minor, patch)``."""
+  parts = (importlib.metadata.version("constriction").split(".") + ["0", "0"])[:3]
+  return tuple(int("".join(ch for ch in p if ch.isdigit()) or 0) for p in parts)
+
+
 def pack(kind: int, fingerprint: bytes, shape: tuple[int, ...], payloads: list[bytes], symbols_crc: int) -> bytes:
-  """Assemble a version-2 file (``symbols_crc`` seeded with :func:`symbols_crc_seed` of ``shape``)."""
+  """Assemble a version-3 file (``symbols_crc`` seeded with :func:`symbols_crc_seed` of ``shape``)."""
   if len(fingerprint) != 16:
     raise ValueError(f"fingerprint must be 16 bytes, got {len(fingerprint)}")
   if not 1 <= len(shape) <= MAX_NDIM:
@@ -147,6 +172,8 @@ def pack(kind: int, fingerprint: bytes, shape: tuple[int, ...], payloads: list[b
     len(payloads),
     bytes(fingerprint),
     symbols_crc & 0xFFFFFFFF,
+    CODER_ID,
+    *coder_version(),
   )
   head += struct.pack(f"<{len(shape)}Q", *shape)
   head += struct.pack(f"<{len(payloads)}Q", *(len(p) for p in payloads))
@@ -171,8 +198,11 @@ def read_header(data: bytes) -> Header:
     raise TruncatedBitstreamError(f"input is {n} bytes: too short to hold a header")
   version, header_length = struct.unpack_from("<HH", data, 4)
   if version != FORMAT_VERSION:
-    if version == 1:
-      origin = "an older lossyless_jax (its symbol CRC does not cover the latent shape): re-encode it"
+    if version in (1, 2):
+      origin = (
+        f"an older lossyless_jax (format {version}, before exact integer decoding): re-export the model "
+        "with this version (`python launch/codec.py export --workdir W`) and re-encode the data"
+      )
     else:
       origin = f"{'a newer' if version > FORMAT_VERSION else 'an invalid'} lossyless_jax"
     raise UnsupportedVersionError(
@@ -186,9 +216,17 @@ def read_header(data: bytes) -> Header:
   (stored_crc,) = struct.unpack_from("<I", data, header_length - 4)
   if zlib.crc32(data[: header_length - 4]) != stored_crc:
     raise CorruptedBitstreamError("header CRC32 mismatch: the header is damaged")
-  (_, _, _, kind, flags, ndim, num_payloads, fp, symbols_crc) = _FIXED.unpack_from(data, 0)
+  (_, _, _, kind, flags, ndim, num_payloads, fp, symbols_crc, coder_id, *coder) = _FIXED.unpack_from(data, 0)
   if flags != 0:
     raise CorruptedBitstreamError(f"reserved flags are {flags}, expected 0")
+  if coder_id != CODER_ID:
+    raise CorruptedBitstreamError(f"coder id {coder_id} is unknown (expected {CODER_ID})")
+  installed = coder_version()
+  if tuple(coder[:2]) != installed[:2]:
+    raise UnsupportedVersionError(
+      "file was range-coded with constriction {}.{}.{}; this installation has {}.{}.{}, whose tables may "
+      "differ: install constriction=={}.{}.* to decode it".format(*coder, *installed, *coder[:2])
+    )
   if (
     not (1 <= ndim <= MAX_NDIM and 1 <= num_payloads <= MAX_PAYLOADS)
     or header_length != _FIXED.size + 8 * (ndim + num_payloads) + 4
@@ -198,7 +236,7 @@ def read_header(data: bytes) -> Header:
     )
   shape = struct.unpack_from(f"<{ndim}Q", data, _FIXED.size)
   lengths = struct.unpack_from(f"<{num_payloads}Q", data, _FIXED.size + 8 * ndim)
-  return Header(version, kind, bytes(fp), symbols_crc, tuple(shape), tuple(lengths), header_length)
+  return Header(version, kind, bytes(fp), symbols_crc, tuple(shape), tuple(lengths), header_length, tuple(coder))
 
 
 def unpack(

@@ -115,13 +115,13 @@ def _nbits_model():
 
 
 # ----------------------------------------------------------------------------- escape
-def _escape_codes(k: np.ndarray, kmin: int, length: int) -> np.ndarray:
+def _escape_codes(k: np.ndarray, kmin, length) -> np.ndarray:
   below = k < kmin
   d = np.where(below, kmin - 1 - k, k - kmin - length)
   return 2 * d + (~below)
 
 
-def _escape_values(u: np.ndarray, kmin: int, length: int) -> np.ndarray:
+def _escape_values(u: np.ndarray, kmin, length) -> np.ndarray:
   d = u >> 1
   return np.where((u & 1) == 0, kmin - 1 - d, kmin + length + d)
 
@@ -163,46 +163,55 @@ def _decode_escape_values(decoder, count: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- runs
+def _run_arrays(ts: TableSet, runs) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
+  """Non-empty ``(table, count)`` runs, and each symbol's ``kmin`` and table length."""
+  runs = [(int(t), int(c)) for t, c in runs if c]
+  tid = np.fromiter((t for t, _ in runs), np.int64, len(runs))
+  counts = np.fromiter((c for _, c in runs), np.int64, len(runs))
+  return runs, np.repeat(ts.kmin[tid], counts), np.repeat(ts.length[tid], counts)
+
+
 def encode_runs(encoder, ts: TableSet, runs) -> None:
   """Code each ``(table, symbols)`` run as table indices, then every escaped value."""
-  escapes = []
-  for t, k in runs:
-    if k.size == 0:
-      continue
-    length = int(ts.length[t])
-    kmin = int(ts.kmin[t])
-    idx = k - k.dtype.type(kmin)
-    unsigned = np.uint32 if idx.dtype == np.int32 else np.uint64
-    esc = idx.view(unsigned) >= unsigned(length)
-    if esc.any():
-      escapes.append(_escape_codes(k[esc].astype(np.int64), kmin, length))
-      idx = np.where(esc, idx.dtype.type(length), idx)
-    encoder.encode(idx.astype(np.int32, copy=False), ts.model(t))
-  if escapes:
-    _encode_escape_values(encoder, np.concatenate(escapes))
+  runs = [(t, k) for t, k in runs if k.size]
+  if not runs:
+    return
+  spans, kmin, length = _run_arrays(ts, ((t, k.size) for t, k in runs))
+  k = np.concatenate([r[1] for r in runs]).astype(np.int64, copy=False)
+  idx = k - kmin
+  esc = (idx < 0) | (idx >= length)
+  any_escape = bool(esc.any())
+  if any_escape:
+    idx = np.where(esc, length, idx)
+  idx = idx.astype(np.int32)
+  start = 0
+  for t, count in spans:
+    encoder.encode(idx[start : start + count], ts.model(t))
+    start += count
+  if any_escape:
+    _encode_escape_values(encoder, _escape_codes(k[esc], kmin[esc], length[esc]))
+
+
+def decode_runs_flat(decoder, ts: TableSet, runs) -> np.ndarray:
+  """Inverse of ``encode_runs`` for ``(table, count)`` runs: the int64 symbols of all runs, in
+  order."""
+  spans, kmin, length = _run_arrays(ts, runs)
+  if not spans:
+    return np.zeros(0, np.int64)
+  idx = np.concatenate([decoder.decode(ts.model(t), count) for t, count in spans]).astype(np.int64)
+  k = idx + kmin
+  esc = idx == length
+  if esc.any():
+    u = _decode_escape_values(decoder, int(np.count_nonzero(esc)))
+    k[esc] = _escape_values(u, kmin[esc], length[esc])
+  return k
 
 
 def decode_runs(decoder, ts: TableSet, runs) -> list[np.ndarray]:
-  """Inverse of ``encode_runs`` for ``(table, count)`` runs; int64 symbols per run."""
-  outs, pending = [], []
-  for t, count in runs:
-    if count == 0:
-      outs.append(np.zeros(0, np.int64))
-      continue
-    idx = decoder.decode(ts.model(t), int(count))
-    length = int(ts.length[t])
-    k = idx.astype(np.int64) + ts.kmin[t]
-    esc = idx == length
-    if esc.any():
-      pending.append((len(outs), np.flatnonzero(esc), t))
-    outs.append(k)
-  if pending:
-    u = _decode_escape_values(decoder, sum(p.size for _, p, _ in pending))
-    offset = 0
-    for j, pos, t in pending:
-      outs[j][pos] = _escape_values(u[offset : offset + pos.size], int(ts.kmin[t]), int(ts.length[t]))
-      offset += pos.size
-  return outs
+  """:func:`decode_runs_flat`, split into one int64 array per run."""
+  runs = [(int(t), int(c)) for t, c in runs]
+  k = decode_runs_flat(decoder, ts, runs)
+  return np.split(k, np.cumsum([c for _, c in runs])[:-1]) if runs else []
 
 
 def to_bytes(encoder) -> bytes:
@@ -333,8 +342,7 @@ def decode_gaussian_symbols(data: bytes, scale_indices: np.ndarray, section: Map
   out = np.zeros(ids.size, np.int64)
   if ids.size:
     decoder = make_decoder(data)
-    runs = guarded_decode(lambda: decode_runs(decoder, ts, list(enumerate(counts))))
-    out[order] = np.concatenate(runs)
+    out[order] = guarded_decode(lambda: decode_runs_flat(decoder, ts, list(enumerate(counts))))
   return out.reshape(ids.shape)
 
 

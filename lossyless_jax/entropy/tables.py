@@ -3,8 +3,8 @@
 A *table* is a categorical distribution over ``L`` consecutive integers
 ``kmin, ..., kmin + L - 1`` plus one **escape** symbol (index ``L``) for every integer outside
 them (CompressAI's overflow idea; the escaped value is then coded separately, see
-``coding.py``). Its probabilities are integer counts ``>= 1`` summing to ``2**24`` (the
-fixed-point precision of ``constriction``'s categorical models); ``coding.py`` hands them to
+``range_coder``). Its probabilities are integer counts ``>= 1`` summing to ``2**24`` (the
+fixed-point precision of ``constriction``'s categorical models); ``range_coder`` hands them to
 ``constriction`` in a form it reproduces exactly, so the code lengths are
 ``-log2(count / 2**24)``.
 
@@ -21,9 +21,13 @@ stable sort), so the same input gives the same counts on any machine; this matte
   escape mass = both tails (Ballé et al. 2018; CompressAI ``update()``);
 - hyperprior (``VectorHyperprior``): the side density's tables as above, one Gaussian table
   per entry of the scale table (support ``±ceil(σ · Φ⁻¹(1 - tail/2))``, escape = both tails),
-  the KL-optimal scale boundaries, and a copy of ``h_s``'s weights (decoding needs nothing
-  else);
-- ``AffinePrecision`` around either: a copy of ``scaling`` / ``biasing``.
+  the KL-optimal scale boundaries and their integer form, and ``h_s`` exported as an integer
+  network (``integer_net``; decoding needs nothing else);
+- ``AffinePrecision`` around either: a copy of ``scaling`` / ``biasing`` and ``exp(scaling)``
+  (float32, computed once here, so decoders never evaluate ``exp``).
+
+``TABLES_VERSION`` (stored as ``version``) changes whenever the decoder-side content changes;
+coders refuse tables of another version with :class:`StaleTablesError`.
 
 The tables dict holds only arrays (Orbax-friendly) and a ``fingerprint``: the first 16 bytes
 of SHA-256 over a canonical serialisation of everything else. Files carry it, so a decoder
@@ -36,11 +40,13 @@ import hashlib
 import math
 from typing import Any, Mapping
 
+import jax
 import numpy as np
 import scipy.special as sps
 
 from lossyless_jax import errors
 from lossyless_jax.entropy import factorized as fz
+from lossyless_jax.entropy import integer_net as inet
 from lossyless_jax.entropy.gaussian import (
   SCALE_BOUND,
   gaussian_bin_probabilities,
@@ -53,7 +59,10 @@ __all__ = [
   "MAX_TABLE_LENGTH",
   "KIND_FACTORIZED",
   "KIND_HYPERPRIOR",
+  "KIND_CONTEXT",
+  "TABLES_VERSION",
   "StaleTablesError",
+  "check_version",
   "quantize_pmf",
   "categorical_table",
   "build_factorized_tables",
@@ -69,6 +78,8 @@ PRECISION = 24  # constriction's categorical models are 24-bit
 MAX_TABLE_LENGTH = 1 << 20  # regular symbols per table; the rest goes through the escape
 KIND_FACTORIZED = 1
 KIND_HYPERPRIOR = 2
+KIND_CONTEXT = 3  # ``context.export``
+TABLES_VERSION = 2  # 1: float h_s, no exp(scaling)
 _FINGERPRINT = "fingerprint"
 
 
@@ -231,10 +242,23 @@ def describe_params(params: Mapping[str, Any]) -> tuple[int, bool, Mapping[str, 
   )
 
 
-def _copy32(tree: Any) -> Any:
-  if isinstance(tree, Mapping):
-    return {k: _copy32(v) for k, v in tree.items()}
-  return np.array(tree, dtype=np.float32, copy=True)
+def _affine_tables(scaling, biasing) -> dict[str, np.ndarray]:
+  s = np.array(scaling, np.float32, copy=True)
+  cpu = jax.devices("cpu")[0]
+  with jax.default_device(cpu):  # XLA's exp, as in AffinePrecision on the CPU backend
+    e = np.asarray(jax.jit(jax.numpy.exp)(jax.device_put(s, cpu)), np.float32)
+  return {"scaling": s, "biasing": np.array(biasing, np.float32, copy=True), "exp_scaling": e}
+
+
+def check_version(tables: Mapping[str, Any]) -> None:
+  """Raise :class:`StaleTablesError` for tables of another ``TABLES_VERSION``."""
+  version = int(np.asarray(tables.get("version", 1))) if isinstance(tables, Mapping) else 0
+  if version != TABLES_VERSION:
+    raise StaleTablesError(
+      f"coding tables of version {version}, this coder reads version {TABLES_VERSION} (exported by "
+      "an older lossyless_jax): re-export them (`python launch/codec.py export --workdir W`, or "
+      "build_tables(params)) and re-encode files written with them"
+    )
 
 
 def build_tables(
@@ -252,21 +276,24 @@ def build_tables(
   if precision != PRECISION:
     raise ValueError(f"only precision={PRECISION} is supported by the constriction coder")
   kind, affine, inner = describe_params(params)
-  tables: dict[str, Any] = {"kind": np.asarray(kind, np.int32), "precision": np.asarray(precision, np.int32)}
+  tables: dict[str, Any] = {
+    "kind": np.asarray(kind, np.int32),
+    "precision": np.asarray(precision, np.int32),
+    "version": np.asarray(TABLES_VERSION, np.int32),
+  }
   if kind == KIND_FACTORIZED:
     tables["factorized"] = build_factorized_tables(inner, tail_mass, precision)
     dim = int(np.shape(inner[fz.QUANTILES])[0])
   else:
     tables["factorized"] = build_factorized_tables(inner["side_density"], tail_mass, precision)
     tables["gaussian"] = build_gaussian_tables(scale_table, tail_mass, precision)
-    tables["h_s"] = _copy32(inner["h_s"])
+    tables["gaussian"]["thresholds"] = inet.scale_thresholds(tables["gaussian"]["boundaries"])
+    tables["h_s"] = inet.export_mlp(inner["h_s"])
+    inet.IntMLP(tables["h_s"])  # validates the accumulator bounds now rather than at the first file
     last = max(int(k.split("_")[1]) for k in inner["h_s"] if k.startswith("dense_"))
     dim = int(np.shape(inner["h_s"][f"dense_{last}"]["bias"])[0]) // 2
   if affine:
-    tables["affine"] = {
-      "scaling": np.array(params["scaling"], np.float32, copy=True),
-      "biasing": np.array(params["biasing"], np.float32, copy=True),
-    }
+    tables["affine"] = _affine_tables(params["scaling"], params["biasing"])
   tables["dim"] = np.asarray(dim, np.int32)
   tables[_FINGERPRINT] = fingerprint(tables)
   return tables
@@ -311,7 +338,7 @@ def _equal_trees(a: Any, b: Any) -> bool:
     if not (isinstance(a, Mapping) and isinstance(b, Mapping)) or set(a) != set(b):
       return False
     return all(_equal_trees(a[k], b[k]) for k in a)
-  return np.array_equal(np.asarray(a, np.float32), np.asarray(b, np.float32))
+  return np.array_equal(np.asarray(a), np.asarray(b))
 
 
 def check_tables_match_params(tables: Mapping[str, Any], params: Mapping[str, Any]) -> None:
@@ -326,9 +353,12 @@ def check_tables_match_params(tables: Mapping[str, Any], params: Mapping[str, An
   med = np.asarray(density[fz.QUANTILES], np.float32)[:, 1]
   ok = np.array_equal(med, tables["factorized"]["medians"])
   if kind == KIND_HYPERPRIOR:
-    ok = ok and _equal_trees(tables["h_s"], inner["h_s"])
+    ok = ok and _equal_trees(tables["h_s"], inet.export_mlp(inner["h_s"]))
   if affine:
-    ok = ok and _equal_trees(tables["affine"], {"scaling": params["scaling"], "biasing": params["biasing"]})
+    stored = tables["affine"]
+    ok = ok and all(
+      np.array_equal(np.asarray(stored[k]), np.asarray(params[k], np.float32)) for k in ("scaling", "biasing")
+    )
   if not ok:
     raise StaleTablesError(
       "the parameters changed since the coding tables were built "

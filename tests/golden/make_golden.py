@@ -2,7 +2,7 @@
 
 For each model kind — factorized, hyperprior, context, context conditioned on another latent — a
 compressed file (`<kind>.bin`), the exported coding state the decoder needs (`<kind>.msgpack`:
-the integer tables, and for the hyperprior the parameters of h_s) and the arrays the file must
+the integer tables, for the hyperprior with its integer h_s) and the arrays the file must
 decode to (`decoded.npz`, with the conditioning latent). Rerun only when the file format changes
 on purpose (and say so in the commit); `tests/test_entropy_golden.py` checks them.
 """
