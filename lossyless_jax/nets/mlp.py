@@ -28,6 +28,7 @@ kaiming_normal_fan_out = nn.initializers.variance_scaling(2.0, "fan_out", "norma
 
 _ACTIVATIONS: dict[str, Callable] = {
     "relu": nn.relu,
+    "elu": nn.elu,
     "softplus": nn.softplus,
     "gelu": nn.gelu,
     "silu": nn.silu,
