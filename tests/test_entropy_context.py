@@ -348,3 +348,22 @@ def test_training_path_gives_likelihoods_and_gradients(mode):
   assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(g_p))
   y_hat, lik = model.apply({"params": params}, y, cond, side)  # eval: round(y - μ) + μ, p >= 1e-9
   assert y_hat.shape == y.shape and np.all(np.asarray(lik) >= 1e-9) and np.all(np.abs(np.asarray(y_hat) - y) <= 0.5)
+
+
+def test_coding_reads_and_writes_context_files_through_the_kind_table():
+  """``coding.compress`` / ``decompress`` take a context state like any other model kind (its codec
+  comes from the table of kinds): the same bytes as ``context.compress``, options passed through,
+  and an unknown option refused before decoding."""
+  from lossyless_jax.entropy import coding
+  _, _, state = setup("cond")
+  rng = np.random.default_rng(5)
+  y = latent(rng)
+  cond, _ = side_inputs("cond", rng)
+  data = coding.compress({"tables": state}, y, cond=cond)
+  assert data == cx.compress(state, y, cond)
+  out = coding.decompress({"tables": state}, data, cond=cond, schedule="raster")
+  np.testing.assert_array_equal(out, cx.quantize(state, y, cond))
+  with pytest.raises(TypeError):
+    coding.decompress({"tables": state}, data, cond=cond, temperature=2)
+  with pytest.raises(ValueError, match="schedule"):
+    coding.decompress({"tables": state}, data, cond=cond, schedule="zigzag")

@@ -78,13 +78,30 @@ def _hyperprior(tables, inner_params):
 
 
 def _vector(build):
-  return lambda tables, inner_params: codecs.VectorCodec(tables, build(tables, inner_params))
+  """The codec maker of a vector model: checks the tables (and, to encode, that they belong to the
+  params, whose encoder-only parts it hands to ``build``)."""
+
+  def make(model_state, encode: bool):
+    tables = model_state["tables"]
+    check_version(tables)
+    if int(tables["precision"]) != PRECISION:
+      raise ValueError(f"tables have precision {int(tables['precision'])}, coder needs {PRECISION}")
+    inner = None
+    if encode:
+      params = model_state.get("params")
+      if params is None:
+        raise ValueError("compress needs model_state['params'] (the encoder-side weights)")
+      check_tables_match_params(tables, params)
+      inner = describe_params(params)[2]
+    return codecs.VectorCodec(tables, build(tables, inner))
+
+  return make
 
 
 _CODECS = {
   KIND_FACTORIZED: _vector(_factorized),
   KIND_HYPERPRIOR: _vector(_hyperprior),
-  KIND_CONTEXT: lambda tables, inner_params: context.ContextCodec(tables),
+  KIND_CONTEXT: lambda model_state, encode: context.ContextCodec(model_state["tables"]),
 }
 
 
@@ -97,18 +114,7 @@ def codec_for(model_state: Mapping[str, Any], *, encode: bool = False):
   kind = int(np.asarray(tables.get("kind", 0))) if isinstance(tables, Mapping) else 0
   if kind not in _CODECS:
     raise ValueError(f"tables of unknown model kind {kind} (known: {sorted(_CODECS)})")
-  inner = None
-  if kind != KIND_CONTEXT:
-    check_version(tables)
-    if int(tables["precision"]) != PRECISION:
-      raise ValueError(f"tables have precision {int(tables['precision'])}, coder needs {PRECISION}")
-    if encode:
-      params = model_state.get("params")
-      if params is None:
-        raise ValueError("compress needs model_state['params'] (the encoder-side weights)")
-      check_tables_match_params(tables, params)
-      inner = describe_params(params)[2]
-  return _CODECS[kind](tables, inner)
+  return _CODECS[kind](model_state, encode)
 
 
 def latent_symbols(model_state: Mapping[str, Any], latents) -> dict[str, np.ndarray]:
