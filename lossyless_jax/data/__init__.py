@@ -16,15 +16,17 @@ from typing import Callable
 import numpy as np
 
 from lossyless_jax.config import ConfigError
-from lossyless_jax.data import banana, digits, npz_features, pipeline, rd_sources, tfds_source
+from lossyless_jax.data import banana, coloured_digits, digits, gray_wyner_synthetic, npz_features, pipeline, rd_sources, tfds_source
 
 # name -> split, data_config -> dict of arrays (a finite, in-memory split).
 ARRAY_SOURCES: dict[str, Callable] = {
     "digits": lambda split, c: digits.load(split, c.image_size),
     "npz_features": npz_features.load,
+    "coloured_digits": coloured_digits.array_source,
 }
 # name -> (rng: np.random.Generator, n, data_config) -> dict of arrays (an unbounded source).
-SAMPLED_SOURCES: dict[str, Callable] = {"banana": banana.sample_source}
+SAMPLED_SOURCES: dict[str, Callable] = {"banana": banana.sample_source,
+                                        "gray_wyner_synthetic": gray_wyner_synthetic.sample_source}
 EVAL_SPLIT_SIZE = 10_000  # examples in a sampled source's eval split unless options.eval_size says otherwise.
 
 

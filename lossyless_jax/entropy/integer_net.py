@@ -29,7 +29,6 @@ from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
-from lossyless_jax.entropy.gaussian import scale_to_index
 
 __all__ = [
   "FRAC_IN",
@@ -92,7 +91,7 @@ def quantize_layer(kernel: np.ndarray, bias: np.ndarray, frac_in: int, frac_out:
 def shift_right(x: np.ndarray, s) -> np.ndarray:
   """``x >> s`` (floor division by 2^s) for int64 or integral float64 ``x``; exact in both."""
   if x.dtype == np.float64:
-    return np.floor(np.ldexp(x, -np.asarray(s, np.int64)))
+    return np.floor(x * (2.0 ** -int(s)) if np.ndim(s) == 0 else np.ldexp(x, -np.asarray(s, np.int64)))
   return x >> s
 
 
@@ -234,5 +233,6 @@ def gaussian_parameters(out: np.ndarray, channels: int, thresholds: np.ndarray) 
   down = FRAC_ACT - FRAC_IN
   mean_q = shift_right(out[:, channels:] + (1 << (down - 1)), down).astype(np.int64)
   mean_q = np.clip(mean_q, -(ACT_BOUND << FRAC_IN), ACT_BOUND << FRAC_IN)
-  index = scale_to_index(np.clip(scale_q, -1, 1 << 40), np.asarray(thresholds, np.float64))
+  # the number of thresholds <= the integer scale (gaussian.scale_to_index, in integers)
+  index = np.searchsorted(np.asarray(thresholds, np.int64), scale_q, side="right").astype(np.uint8)
   return GaussianParams(mean_q, scale_q, index)
