@@ -12,6 +12,13 @@ distortion = the report's `distortion` (converted with `0.5·log2(2πe·MSE)` wh
 `distortion_is_mse`, as the authors' code does for Banana), else the probe error `1 − probe_accuracy`.
 With several configs, `aurd_common` also integrates every curve over the distortion interval that
 all of them cover (not in the paper; it removes the effect of different spans).
+
+Gray-Wyner runs (reports with `Rt`, Gray-Wyner paper §4): rows hold `R0, R1, R2, Rt, Rr` and the
+distortion `D1 + D2` (`evaluation.gray_wyner_rd`); `sweep.json` gets the BD-rates of every codec's
+`Rt` and `Rr` against each other codec present (the paper's anchors: Joint for `Rt`, Independent for
+`Rr`), and `rd_curve.png` the Rt / Rr panels, with the theoretical Joint and Independent curves for
+the synthetic source. A Gray-Wyner sweep over codecs lists one config per codec:
+`--config=configs/gray_wyner_synthetic.py:shared,1.5 --config=configs/gray_wyner_synthetic.py:joint`.
 """
 import json
 import os
@@ -22,7 +29,7 @@ from absl import app, flags
 
 import common
 from lossyless_jax import config as config_lib
-from lossyless_jax.evaluation import rd_curves
+from lossyless_jax.evaluation import gray_wyner_rd, rd_curves
 
 _CONFIG = flags.DEFINE_multi_string("config", None, "Config file(s) configs/<name>.py[:arg]; repeat or comma-separate.")
 _VALUES = flags.DEFINE_list("values", None, "Values of --field to sweep, e.g. 0.01,0.1,1.")
@@ -44,6 +51,19 @@ def _parse(text: str, old, field: str):
   except ValueError:
     raise config_lib.ConfigError(f"--values: {text!r} is not a {kind.__name__} (field {field} is "
                                  f"{old!r})") from None
+
+
+def split_configs(items: list[str]) -> list[str]:
+  """``--config`` values split at the commas that start another config file (a config's own arg
+  may hold commas: ``configs/gray_wyner_synthetic.py:shared,1.5``)."""
+  paths = []
+  for item in items:
+    for piece in item.split(","):
+      if paths and piece and ".py" not in piece:
+        paths[-1] += "," + piece  # part of the previous config's arg
+      elif piece:
+        paths.append(piece)
+  return paths
 
 
 def run_config(path: str, field: str, value: str, seed: int):
@@ -144,6 +164,35 @@ def table(summary: dict) -> str:
   return "\n".join(lines)
 
 
+def gray_wyner_summary(reports: list[dict], workdir: str, theory=None) -> dict:
+  """BD-rates of every codec against every other (Rt and Rr) and the Rt / Rr plot."""
+  curves = gray_wyner_rd.curves(reports)
+  out = {"codecs": sorted(curves), "rd_curve": gray_wyner_rd.plot(
+    os.path.join(workdir, "rd_curve.png"), curves, rate_unit=reports[0].get("rate_unit", "bits per pixel"),
+    theory=theory)}
+  for anchor in curves:
+    for rate in ("Rt", "Rr"):
+      out[f"bd_rate_{rate}_vs_{anchor}"] = gray_wyner_rd.bd_rates(curves, anchor, rate)
+  return out
+
+
+def _gray_wyner_theory(config):
+  if config.data.name != "gray_wyner_synthetic":
+    return None
+  from lossyless_jax.data import gray_wyner_synthetic
+  from lossyless_jax.evaluation import gray_wyner_theory
+  side = int(config.data.options.get("side", 64))
+  return gray_wyner_theory.theoretical_curves(gray_wyner_synthetic.source_of_side(side))
+
+
+def gray_wyner_table(summary: dict) -> str:
+  lines = []
+  for key, values in summary.items():
+    if key.startswith("bd_rate_") and values:
+      lines.append(f"{key:<28}" + "  ".join(f"{c} {v:+.1f}%" for c, v in sorted(values.items())))
+  return "\n".join(lines)
+
+
 def sweep(paths: list[str], values: list[str], field: str, seeds: list[int], workdir: str) -> dict:
   """Runs (or resumes) the sweep and writes `sweep.json` and `rd_curve.png` in `workdir`."""
   from tqdm.auto import tqdm
@@ -153,12 +202,20 @@ def sweep(paths: list[str], values: list[str], field: str, seeds: list[int], wor
     raise config_lib.ConfigError(f"--config: two configs share a run name: {names}")
   # seed-major, then value, then config: an interrupted sweep holds comparable curves
   jobs = [(p, n, v, s) for s in seeds for v in values for p, n in zip(paths, names)]
-  rows = []
+  rows, gw_reports, theory = [], [], None
   bar = tqdm(jobs, unit="run", dynamic_ncols=True, file=sys.stdout)
   for path, name, value, seed in bar:
     bar.set_postfix_str(f"{name} {field}={value} seed={seed}")
     run_dir = os.path.join(workdir, *([name] if len(paths) > 1 else []), f"{field}={value}", f"seed={seed}")
-    report = train.train_and_eval(run_config(path, field, value, seed), run_dir)
+    config = run_config(path, field, value, seed)
+    report = train.train_and_eval(config, run_dir)
+    if "Rt" in report:  # a Gray-Wyner run
+      gw_reports.append(report)
+      rows.append({"config": name, "value": value, "seed": seed, "workdir": run_dir, "codec": report["codec"],
+                   "distortion": gray_wyner_rd.distortion(report),
+                   **{k: float(report[k]) for k in gray_wyner_rd.RATE_KEYS}})
+      theory = theory if theory is not None else _gray_wyner_theory(config)
+      continue
     distortion, is_mse = _distortion(report, run_dir)
     rows.append({"config": name, "value": value, "seed": seed, "workdir": run_dir,
                  "rate_bits": float(report["bits_per_image_estimated"]),
@@ -166,6 +223,16 @@ def sweep(paths: list[str], values: list[str], field: str, seeds: list[int], wor
                  "distortion": distortion, "distortion_is_mse": is_mse,
                  "accuracy": report.get("probe_accuracy"), "ring_score": report.get("ring_score")})
   bar.close()
+  if gw_reports:
+    if len(gw_reports) != len(rows):
+      raise ValueError("a sweep mixes Gray-Wyner and other runs; sweep them separately")
+    summary = gray_wyner_summary(gw_reports, workdir, theory)
+    result = {"field": field, "values": values, "seeds": seeds, "gray_wyner": summary, "rows": rows,
+              "rd_curve": summary["rd_curve"]}
+    with open(os.path.join(workdir, "sweep.json"), "w") as f:
+      json.dump(result, f, indent=1)
+    print(gray_wyner_table(summary), flush=True)
+    return result
   summary = summarize(rows)
   result = {"field": field, "values": values, "seeds": seeds, "configs": summary, "rows": rows,
             "rd_curve": plot(rows, summary, os.path.join(workdir, "rd_curve.png"))}
@@ -179,7 +246,7 @@ def main(argv):
   common.quiet_libraries()
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  paths = [p for item in _CONFIG.value for p in item.split(",") if p]
+  paths = split_configs(_CONFIG.value)
   try:
     seeds = [int(s) for s in _SEEDS.value]
   except ValueError:

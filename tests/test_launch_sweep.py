@@ -100,3 +100,25 @@ def test_cli_on_the_tiny_config_writes_sweep_json(python, tmp_path):
   assert saved["configs"]["banana_vic_tiny"]["aurd_mean"] == pytest.approx(_hand_aurd(rows))
   again = python(args).stdout  # finished runs are resumed, not retrained
   assert "already finished" in again
+
+
+def test_config_lists_split_only_where_a_config_file_starts(sweep_mod):
+  """A config's own arg may hold commas (``:shared,1.5``); a comma list of configs still splits."""
+  assert sweep_mod.split_configs(["configs/gray_wyner_synthetic.py:shared,1.5,configs/banana_vic.py"]) == [
+    "configs/gray_wyner_synthetic.py:shared,1.5", "configs/banana_vic.py"]
+  assert sweep_mod.split_configs(["a.py,b.py:x", "c.py:1,2,paper"]) == ["a.py", "b.py:x", "c.py:1,2,paper"]
+
+
+def test_gray_wyner_summary_has_bd_rates_and_the_plot(sweep_mod, tmp_path):
+  reports = []
+  for codec, scale in (("joint", 1.0), ("shared", 0.8), ("separated", 1.25)):
+    for i in range(5):
+      d = 1.5 - 0.3 * i
+      r = scale * (2.0 - d)
+      reports.append({"codec": codec, "R0": r / 2, "R1": r / 4, "R2": r / 4, "Rt": r, "Rr": 1.5 * r,
+                      "rmse_1": d / 2, "rmse_2": d / 2, "rate_unit": "bits per pixel"})
+  summary = sweep_mod.gray_wyner_summary(reports, str(tmp_path))
+  assert summary["bd_rate_Rt_vs_joint"]["shared"] == pytest.approx(-20.0, abs=1e-6)
+  assert summary["bd_rate_Rt_vs_separated"]["shared"] == pytest.approx(-36.0, abs=1e-6)
+  assert os.path.getsize(summary["rd_curve"]) > 10_000
+  assert "bd_rate_Rt_vs_joint" in sweep_mod.gray_wyner_table(summary)
