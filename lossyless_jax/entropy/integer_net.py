@@ -115,9 +115,10 @@ class IntLayer:
     if acc >= _I64_SAFE:
       raise ValueError(f"integer layer {name!r} could overflow int64 (bound {acc:.3g}); weights too large")
     exact = acc <= _F64_EXACT
-    self.wf = self.w.astype(np.float64) if exact else None
-    self.bf = self.b.astype(np.float64) if exact else None
-    self.scale = np.ldexp(1.0, -self.shift) if exact else None
+    # the output shift folded into the float weights: every partial sum of column j is an integer
+    # multiple of 2^-s_j below 2^53 · 2^-s_j in magnitude, so it is still exact in any order
+    self.wf = np.ldexp(self.w.astype(np.float64), -self.shift) if exact else None
+    self.bf = np.ldexp(self.b.astype(np.float64), -self.shift) if exact else None
 
   @property
   def fan_in(self) -> int:
@@ -131,7 +132,9 @@ class IntLayer:
     """Integer outputs: float64 (integral) from the ``"exact-f64"`` engine where proven exact,
     int64 otherwise."""
     if engine == "exact-f64" and self.wf is not None:
-      return np.floor((x.astype(np.float64, copy=False) @ self.wf + self.bf) * self.scale)
+      acc = x.astype(np.float64, copy=False) @ self.wf
+      acc += self.bf
+      return np.floor(acc, out=acc)
     acc = np.einsum("nk,kj->nj", x.astype(np.int64, copy=False), self.w)  # no BLAS for int64
     acc += self.b
     return acc >> self.shift
@@ -143,8 +146,10 @@ def clip_act(x: np.ndarray) -> np.ndarray:
 
 
 def leaky_relu(x: np.ndarray) -> np.ndarray:
-  """The bounded LeakyReLU of slope 2^-7 on integer activations."""
-  return clip_act(np.where(x >= 0, x, shift_right(x + (1 << (LEAKY_SHIFT - 1)), LEAKY_SHIFT)))
+  """The bounded LeakyReLU of slope 2^-7 on integer activations: ``x`` for ``x >= 0``, else
+  ``(x + 2^6) >> 7`` (rounded half up). For integers that is ``max(x, (x + 2^6) >> 7)``: below 0
+  the shifted value is the larger, from 0 up ``x`` is."""
+  return clip_act(np.maximum(x, shift_right(x + (1 << (LEAKY_SHIFT - 1)), LEAKY_SHIFT)))
 
 
 def relu(x: np.ndarray) -> np.ndarray:
