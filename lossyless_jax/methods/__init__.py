@@ -38,6 +38,7 @@ _BUILTIN: dict[str, str] = {
     "vc": "lossyless_jax.methods.lossyless.method",
     "bince": "lossyless_jax.methods.lossyless.method",
     "staggered": "lossyless_jax.methods.lossyless.method",
+    "gray_wyner": "lossyless_jax.methods.gray_wyner.method",
 }
 
 

@@ -1,0 +1,283 @@
+"""Test report of the Gray-Wyner method: estimated rates and real three-stream files (Gray-Wyner paper §3).
+
+1. Estimated rates (−log2 of the entropy models' likelihoods, bits per input pixel) and the task
+   metrics on the whole test split: ``R0, R1, R2, Rt = R0 + R1 + R2, Rr = 2R0 + R1 + R2`` (§2.1),
+   with ``rate_unit``; the coloured digits also give bits per image (Table 6's unit).
+2. Real coding of the first ``loss.code_images`` test images (0: all): the context models are
+   exported (`entropy.context.export`) and each image becomes one LJXS file
+   (`entropy.streams`) under ``workdir/compressed/``: stream ``common`` (``Y0``, decodable alone)
+   and ``private1``, ``private2`` (``Y1``, ``Y2`` given ``Y0``: each records the CRC-32 of the
+   common stream it was coded against). Independent has only the two private streams (no common
+   channel), Joint only ``common`` (its single ``Y``, which both decoders read).
+3. The files are read back, decoded stream by stream (common alone; a private only after
+   `streams.check_dependencies` against the common stream at hand) and the task heads run on
+   exactly the decoded latents. ``decoded_latents_exact`` says they equal the encoder's.
+
+Coding the integer latents: the range coder reconstructs ``k + μ`` with ``k = rint(ŷ − μ)``
+(``μ`` on the 2^-8 grid); coding ``ŷ + 2^-10`` makes every ``ŷ + 2^-10 − μ`` a non-tie, so
+``|k + μ − ŷ − 2^-10| < ½`` and ``ŷ = rint(k + μ − 2^-10)`` exactly.
+
+Per stream ``s``: ``coded_bits/s`` (mean bits per image of the stream's payload: the context
+file with its own header and conditioning record), ``latent_bits/s`` (its range-coder words
+only), ``estimated_bits/s`` (−log2 likelihood of the float model at the same latents),
+``ideal_bits/s`` (−log2 of the integer model's tables at the coded symbols), and
+``coded_within_tolerance/s``: ``latent_bits ≤ (1 + rate_tolerance)·estimated + 64`` per image
+(at most two 32-bit words end a range-coder stream). ``file_bits`` is the mean LJXS file size.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lossyless_jax import data as data_lib
+from lossyless_jax import parallel
+from lossyless_jax.entropy import container, context, range_coder, streams
+from lossyless_jax.losses import gray_wyner as gw_loss
+from lossyless_jax.methods.gray_wyner import method as gw_method
+from lossyless_jax.methods.gray_wyner import model as gw_model
+
+EPS = 2.0 ** -10  # tie-breaking offset of the coded integer latents (module docstring)
+TEST_SPLIT = "test"
+# latent key -> stream name, per codec layout
+STREAM_OF = {"y0": "common", "y": "common", "y1": "private1", "y2": "private2"}
+LATENT_OF = {"common": None, "private1": "y1", "private2": "y2"}
+
+
+def export_states(config, params) -> dict:
+  """Entropy-model name (``h0``, ``h1``, ``h2``) -> coding state (`entropy.context.export`)."""
+  host = parallel.to_host(params)
+  models = gw_model.entropy_models(config.model.codec, int(config.model.latent_channels))
+  return {name: context.export(m, host[name]) for name, m in models.items()}
+
+
+def _common_key(latents: dict) -> str | None:
+  return "y" if "y" in latents else ("y0" if "y0" in latents else None)
+
+
+def encode_image(states: dict, latents: dict) -> bytes:
+  """One LJXS file of an image's integer latents ``{key: (h, w, c)}``."""
+  entries = []
+  common = _common_key(latents)
+  if common is not None:
+    entries.append(("common", context.compress(states["h0"], latents[common] + EPS), ()))
+  if "y1" in latents:
+    cond = latents.get("y0")
+    deps = ("common",) if cond is not None else ()
+    for i in (1, 2):
+      data = context.compress(states[f"h{i}"], latents[f"y{i}"] + EPS, cond=cond)
+      entries.append((f"private{i}", data, deps))
+  return streams.pack(entries)
+
+
+def _integers(y_hat: np.ndarray) -> np.ndarray:
+  return np.rint(y_hat.astype(np.float64) - EPS).astype(np.float32)
+
+
+def decode_common(states: dict, stream: streams.Stream) -> np.ndarray:
+  """The common latent from the ``common`` stream alone."""
+  return _integers(context.decompress(states["h0"], stream.payload))
+
+
+def decode_private(states: dict, stream: streams.Stream, common: streams.Stream | None = None,
+                   y0: np.ndarray | None = None) -> np.ndarray:
+  """A private latent given the ``common`` stream it depends on (decoded here unless ``y0`` is
+  given); a common stream of another file raises `container.ForeignModelError`."""
+  index = int(stream.name[-1])
+  if stream.depends:
+    streams.check_dependencies(stream, {} if common is None else {"common": common})
+    if y0 is None:
+      y0 = decode_common(states, common)
+  return _integers(context.decompress(states[f"h{index}"], stream.payload, cond=y0 if stream.depends else None))
+
+
+def decode_file(states: dict, data: bytes, codec: str) -> dict:
+  """``{latent key: integer latent}`` of a whole file."""
+  by_name = {s.name: s for s in streams.unpack(data)}
+  out = {}
+  if "common" in by_name:
+    out["y" if codec == "joint" else "y0"] = decode_common(states, by_name["common"])
+  for i in (1, 2):
+    name = f"private{i}"
+    if name in by_name:
+      out[f"y{i}"] = decode_private(states, by_name[name], by_name.get("common"), out.get("y0"))
+  return out
+
+
+def _overhead_bits(payload: bytes) -> int:
+  header = container.read_header(payload)
+  return 8 * (header.header_length + header.payload_lengths[0] + 4)
+
+
+def _ideal_bits(state, y, cond) -> float:
+  sym = context.symbols(state, y + EPS, cond)
+  return float(range_coder.table_bits(sym["symbols"], sym["indices"], state["gaussian"]))
+
+
+def _batches(arrays: dict, size: int):
+  n = len(next(iter(arrays.values())))
+  for s in range(0, n, size):
+    yield {k: v[s:s + size] for k, v in arrays.items()}
+
+
+def _estimate(config, params, arrays: dict) -> tuple[dict, dict, dict]:
+  """Split means (`method.summarize`), per-image estimated bits per latent, and integer latents."""
+  fn = gw_method.per_example_fn(config)
+  sums, count, bits, latents = {}, 0, {}, {}
+  num_pixels = None
+  for batch in _batches(arrays, int(config.data.eval_batch_size)):
+    out = jax.tree_util.tree_map(np.asarray, fn(params, {k: jnp.asarray(v) for k, v in batch.items()}))
+    n = len(next(iter(batch.values())))
+    x = gw_method.inputs(config, batch)
+    num_pixels = int(x.shape[1] * x.shape[2])
+    for k, v in out.items():
+      if k.startswith("latent/"):
+        latents.setdefault(k[7:], []).append(v)
+        continue
+      if k.startswith("bits/"):
+        bits.setdefault(k[5:], []).append(v.astype(np.float64))
+      sums[k] = sums.get(k, 0.0) + float(np.sum(v, dtype=np.float64))
+    count += n
+  summary = gw_method.summarize(config, sums, count, num_pixels)
+  return summary, {k: np.concatenate(v) for k, v in bits.items()}, {k: np.concatenate(v) for k, v in latents.items()}
+
+
+def _predict(config, params, latents: dict, arrays: dict) -> dict:
+  """Task metrics of the heads on the given (decoded) latents, means over the images."""
+  mod = gw_method.module(config)
+  task = gw_method.source(config)[0]
+
+  @jax.jit
+  def run(p, lat, batch):
+    outputs = mod.apply({"params": p}, lat, method=mod.decode_and_predict)
+    d1, d2, extra = gw_method.task_terms(task, outputs, batch)
+    return {"d1": d1, "d2": d2, **extra}
+
+  sums, n = {}, 0
+  size = int(config.data.eval_batch_size)
+  total = len(next(iter(latents.values())))
+  for s in range(0, total, size):
+    lat = {k: jnp.asarray(v[s:s + size]) for k, v in latents.items()}
+    batch = {k: jnp.asarray(v[s:s + size]) for k, v in arrays.items()}
+    out = jax.tree_util.tree_map(np.asarray, run(params, lat, batch))
+    for k, v in out.items():
+      sums[k] = sums.get(k, 0.0) + float(np.sum(v, dtype=np.float64))
+    n += len(next(iter(lat.values())))
+  return {k: v / n for k, v in sums.items()}
+
+
+def code_split(config, params, latents: dict, est_bits: dict, workdir: str, num: int) -> tuple[dict, dict]:
+  """Writes ``num`` files under ``workdir/compressed/``, decodes them back; returns (report fields,
+  decoded latents)."""
+  states = export_states(config, params)
+  codec = config.model.codec
+  folder = os.path.join(workdir, "compressed")
+  os.makedirs(folder, exist_ok=True)
+  names = sorted({STREAM_OF[k] for k in gw_loss.CHANNELS[codec]}, key=list(LATENT_OF).index)
+  coded = {s: [] for s in names}
+  latent_bits = {s: [] for s in names}
+  ideal = {s: [] for s in names}
+  file_bits, decoded = [], {k: [] for k in latents}
+  exact = True
+  for i in range(num):
+    lat = {k: np.asarray(v[i], np.float32) for k, v in latents.items()}
+    data = encode_image(states, lat)
+    path = os.path.join(folder, f"{i:05d}.ljxs")
+    with open(path, "wb") as f:
+      f.write(data)
+    with open(path, "rb") as f:
+      back = decode_file(states, f.read(), codec)
+    for k in latents:
+      exact &= bool(np.array_equal(back[k], lat[k]))
+      decoded[k].append(back[k])
+    file_bits.append(8 * len(data))
+    for s in streams.unpack(data):
+      coded[s.name].append(8 * len(s.payload))
+      latent_bits[s.name].append(8 * len(s.payload) - _overhead_bits(s.payload))
+      key = LATENT_OF[s.name] or _common_key(lat)
+      state = states["h0" if s.name == "common" else f"h{s.name[-1]}"]
+      ideal[s.name].append(_ideal_bits(state, lat[key], lat.get("y0") if s.depends else None))
+  out = {"coded_images": num, "file_bits": float(np.mean(file_bits)), "decoded_latents_exact": exact,
+         "streams": names, "compressed_dir": folder}
+  tol = float(config.loss.rate_tolerance)
+  for s in names:
+    key = LATENT_OF[s] or _common_key(latents)
+    est = float(np.mean(est_bits[key][:num]))
+    lb = float(np.mean(latent_bits[s]))
+    out[f"coded_bits/{s}"] = float(np.mean(coded[s]))
+    out[f"latent_bits/{s}"] = lb
+    out[f"estimated_bits/{s}"] = est
+    out[f"ideal_bits/{s}"] = float(np.mean(ideal[s]))
+    out[f"coded_over_estimated/{s}"] = lb / est if est > 0 else float("nan")
+    out[f"coded_within_tolerance/{s}"] = bool(lb <= (1 + tol) * est + 64)
+  return out, {k: np.stack(v) for k, v in decoded.items()}
+
+
+def _plot(path: str, report: dict, title: str) -> None:
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(figsize=(4.5, 3.4))
+  keys = ("R0", "R1", "R2", "Rt", "Rr")
+  vals = [report[k] for k in keys]
+  ax.bar(keys, vals, color=["C0", "C1", "C2", "C3", "C4"])
+  ax.set_ylabel(report["rate_unit"])
+  ax.set_title(title, fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def run(params, model_state, ctx) -> dict:
+  config = ctx.config
+  task = gw_method.source(config)[0]
+  arrays = data_lib.load_arrays(config.data, TEST_SPLIT)
+  arrays = {k: np.asarray(v) for k, v in arrays.items() if k in ("x", "image", "z1", "z2", "label", "colour")}
+  summary, est_bits, latents = _estimate(config, params, arrays)
+  rep = {"codec": config.model.codec, "task": task, "eta": float(config.loss.eta), "beta": float(config.loss.beta),
+         "split": TEST_SPLIT}
+  for k in ("R0", "R1", "R2", "Rt", "Rr"):
+    rep[k] = summary.pop(f"{k}_bpp")
+  rep["rate_unit"] = "bits per input pixel"
+  x = gw_method.inputs(config, {k: v[:1] for k, v in arrays.items()})
+  num_pixels = int(x.shape[1] * x.shape[2])
+  if task == "coloured_digits":
+    for k in ("R0", "R1", "R2", "Rt", "Rr"):
+      rep[f"{k}_bits_per_image"] = rep[k] * num_pixels
+  rep["common_fraction"] = rep["R0"] / rep["Rt"] if rep["Rt"] > 0 else 0.0
+  rep.update(summary)
+  num = len(next(iter(latents.values())))
+  code = int(config.loss.code_images) or num
+  code = min(code, num)
+  coded, decoded = code_split(config, parallel.to_host(params), latents, est_bits, ctx.workdir, code)
+  rep.update(coded)
+  dec = _predict(config, params, decoded, {k: v[:code] for k, v in arrays.items() if k not in ("x", "image")})
+  est_same = _predict(config, params, {k: v[:code] for k, v in latents.items()},
+                      {k: v[:code] for k, v in arrays.items() if k not in ("x", "image")})
+  for k, v in dec.items():
+    rep[f"decoded_{k}"] = v
+    rep[f"estimated_path_{k}"] = est_same[k]
+  if jax.process_index() == 0:
+    with open(os.path.join(ctx.workdir, "gray_wyner_report.json"), "w") as f:
+      json.dump(rep, f, indent=1)
+    metric = (f"acc digit {rep['acc_digit']:.3f}, colour {rep['acc_colour']:.3f}" if task == "coloured_digits"
+              else f"RMSE {rep['rmse_1']:.3f} + {rep['rmse_2']:.3f}")
+    _plot(os.path.join(ctx.workdir, "rates.png"), rep,
+          f"{config.model.codec}, η={config.loss.eta:g}, β={config.loss.beta:g}: {metric}")
+    _print(rep)
+  return rep
+
+
+def _print(rep: dict) -> None:
+  print(f"Gray-Wyner {rep['codec']} on {rep['task']} ({rep['split']}), η = {rep['eta']:g}, β = {rep['beta']:g}; "
+        f"rates in {rep['rate_unit']}")
+  print("  " + "  ".join(f"{k} {rep[k]:.4f}" for k in ("R0", "R1", "R2", "Rt", "Rr"))
+        + f"  (R0/Rt = {rep['common_fraction']:.3f})")
+  for s in rep["streams"]:
+    print(f"  stream {s:9s}: coded {rep[f'coded_bits/{s}']:.1f} bits/image (latent words "
+          f"{rep[f'latent_bits/{s}']:.1f}), estimated {rep[f'estimated_bits/{s}']:.1f}, integer-model ideal "
+          f"{rep[f'ideal_bits/{s}']:.1f}; within tolerance {rep[f'coded_within_tolerance/{s}']}")
+  print(f"  {rep['coded_images']} files, decoded latents exact: {rep['decoded_latents_exact']}")
