@@ -2,8 +2,8 @@
 
 COMMAND: python launch/codec.py compress --workdir=workdirs/digits_vic --split=test --out=/tmp/test.ljxb
 
-Subcommands (the workdir is a finished run of a lossyless config; its report wrote
-``compressor.msgpack``):
+Subcommands (the workdir is a finished run of a lossyless config, whose report wrote
+``compressor.msgpack``, or of a Gray-Wyner config, whose report wrote ``gray_wyner_coder.msgpack``):
 
   compress   --workdir=W --split=S --out=F       the split's fixed evaluation views (same
              augmentations as the evaluation) -> encoder -> one bitstream file F
@@ -13,6 +13,13 @@ Subcommands (the workdir is a finished run of a lossyless config; its report wro
   export     --workdir=W                         rebuild ``W/compressor.msgpack``'s coding tables
              from its parameters (for a workdir exported by an older version)
   inspect    F                                   the file's header as JSON (no model needed)
+
+Gray-Wyner workdirs: ``compress`` codes the first ``--num`` images of the split (default: those
+the report coded) into one file of three streams (``common``, ``private1``, ``private2``: see
+``methods/gray_wyner/files.py``); ``decompress --stream=common`` decodes the common stream alone,
+``--stream=private1`` / ``private2`` what that task's receiver gets (the common latents and its
+own), ``--stream=all`` everything; the .npz holds the integer latents ``y0``, ``y1``, ``y2`` (``y``
+for the Joint codec), equal to the report's ``latents.npz``.
   probe      --workdir=W --train=F1 --test=F2    train a linear probe on decoded F1, test on F2
              (labels from the splits named by --train_split / --test_split) and print accuracy
 """
@@ -36,6 +43,9 @@ def define_flags() -> None:
   flags.DEFINE_string("train_split", "train", "probe: the split the train file's labels come from.")
   flags.DEFINE_string("test_split", "test", "probe: the split the test file's labels come from.")
   flags.DEFINE_integer("epochs", 300, "probe: epochs of the linear probe.")
+  flags.DEFINE_enum("stream", "all", ["all", "common", "private1", "private2"],
+                    "decompress (Gray-Wyner files): the stream whose receiver's latents to decode.")
+  flags.DEFINE_integer("num", 0, "compress (Gray-Wyner): images of the split to code (0: as many as the report coded).")
 
 
 COMMANDS = ("compress", "decompress", "export", "inspect", "probe")
@@ -45,6 +55,59 @@ def _load(workdir):
   from lossyless_jax.methods.lossyless import evaluate, model
   params, model_state, config = model.load_workdir_params(workdir)
   return params, model_state, config, evaluate
+
+
+def is_gray_wyner(workdir: str) -> bool:
+  from lossyless_jax.methods.gray_wyner import files
+  import os
+  return os.path.exists(os.path.join(workdir, files.CODER_FILE))
+
+
+def compress_gray_wyner(workdir: str, split: str, out: str, num: int = 0) -> dict:
+  """The first ``num`` images of ``split`` -> one three-stream file (``files.encode_split``)."""
+  import jax.numpy as jnp
+  from lossyless_jax import data as data_lib
+  from lossyless_jax.methods.gray_wyner import files
+  from lossyless_jax.methods.gray_wyner import method as gw_method
+  coder = files.load_coder(workdir)
+  config = coder["config"]
+  arrays = {k: np.asarray(v) for k, v in data_lib.load_arrays(config.data, split).items()}
+  total = len(next(iter(arrays.values())))
+  num = min(int(num) or int(config.loss.code_images) or total, total)
+  fn = gw_method.per_example_fn(config)
+  size = int(config.data.eval_batch_size)
+  latents = {}
+  for s in range(0, num, size):
+    batch = {k: jnp.asarray(v[s:min(s + size, num)]) for k, v in arrays.items()}
+    for k, v in fn(coder["params"], batch).items():
+      if k.startswith("latent/"):
+        latents.setdefault(k[7:], []).append(np.asarray(v, np.float32))
+  latents = {k: np.concatenate(v) for k, v in latents.items()}
+  data = files.encode_split(coder["states"], latents)
+  with open(out, "wb") as f:
+    f.write(data)
+  from lossyless_jax.entropy import streams
+  sizes = {s.name: 8 * len(s.payload) for s in streams.unpack(data)}
+  return {"file": out, "num_images": num, "bytes": len(data), "codec": coder["codec"],
+          **{f"bits_per_image/{k}": v / num for k, v in sizes.items()}}
+
+
+def decompress_gray_wyner(workdir: str, file: str, stream: str = "all", out: str | None = None) -> dict:
+  """The latents a receiver of ``stream`` decodes from a file of :func:`compress_gray_wyner`; needs
+  only the workdir's coder file."""
+  with open(file, "rb") as f:
+    data = f.read()
+  latents = gw_files_decode(workdir, data, stream)
+  if out:
+    np.savez(out, **latents)
+  return latents
+
+
+def gw_files_decode(workdir: str, data: bytes, stream: str) -> dict:
+  """:func:`decompress_gray_wyner` on bytes."""
+  from lossyless_jax.methods.gray_wyner import files
+  coder = files.load_coder(workdir)
+  return files.decode_split(coder["states"], data, stream, coder["codec"])
 
 
 def compress(workdir: str, split: str, out: str) -> dict:
@@ -142,14 +205,19 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[2:])}")
   elif cmd == "compress":
     _need("workdir", "out")
-    out = compress(f.workdir, f.split, f.out)
+    out = (compress_gray_wyner(f.workdir, f.split, f.out, f.num) if is_gray_wyner(f.workdir)
+           else compress(f.workdir, f.split, f.out))
   elif cmd == "export":
     _need("workdir")
     out = export(f.workdir)
   elif cmd == "decompress":
     _need("workdir", "file", "out")
-    z = decompress(f.workdir, f.file, f.out)
-    out = {"out": f.out, "shape": list(z.shape)}
+    if is_gray_wyner(f.workdir):
+      latents = decompress_gray_wyner(f.workdir, f.file, f.stream, f.out)
+      out = {"out": f.out, "stream": f.stream, "shapes": {k: list(v.shape) for k, v in latents.items()}}
+    else:
+      z = decompress(f.workdir, f.file, f.out)
+      out = {"out": f.out, "shape": list(z.shape)}
   else:
     _need("workdir", "train", "test")
     out = probe(f.workdir, f.train, f.test, f.train_split, f.test_split, f.epochs)

@@ -14,8 +14,10 @@ from lossyless_jax import data as data_lib
 from lossyless_jax import methods
 from lossyless_jax.entropy import container, streams
 from lossyless_jax.methods.gray_wyner import method as gw_method
+from lossyless_jax.methods.gray_wyner import files as gw_files
 from lossyless_jax.methods.gray_wyner import report as gw_report
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CODECS = ("shared", "separated", "combined", "independent", "joint")
 DIGITS, SYNTHETIC = "configs/gray_wyner_digits.py", "configs/gray_wyner_synthetic.py"
 # Tiny sizes for every test (the configs' defaults are CPU-minutes runs).
@@ -184,21 +186,56 @@ def test_report_streams_decode(coded):
   arrays = data_lib.load_arrays(config.data, "test")
   out = gw_method.per_example_fn(config)(params, {k: jnp.asarray(v[:4]) for k, v in arrays.items()})
   for i in range(2):
-    y0 = gw_report.decode_common(states, by_name[i]["common"])  # the common stream alone
+    y0 = gw_files.decode_common(states, by_name[i]["common"])  # the common stream alone
     np.testing.assert_array_equal(y0, np.asarray(out["latent/y0"][i]))
     for j in (1, 2):
-      y = gw_report.decode_private(states, by_name[i][f"private{j}"], by_name[i]["common"])
+      y = gw_files.decode_private(states, by_name[i][f"private{j}"], by_name[i]["common"])
       np.testing.assert_array_equal(y, np.asarray(out[f"latent/y{j}"][i]))
   # a private stream paired with another file's common stream refuses to decode
   differ = next(k for k in range(1, 4) if by_name[k]["common"].crc != by_name[0]["common"].crc)
   with pytest.raises(container.BitstreamError):
-    gw_report.decode_private(states, by_name[0]["private1"], by_name[differ]["common"])
+    gw_files.decode_private(states, by_name[0]["private1"], by_name[differ]["common"])
   with pytest.raises(container.BitstreamError):
-    gw_report.decode_private(states, by_name[0]["private2"], None)
+    gw_files.decode_private(states, by_name[0]["private2"], None)
   # a file holding only the private streams keeps the dependency: decoding it alone fails
   alone = streams.subset(datas[0], ["private1"])
   with pytest.raises(container.BitstreamError):
-    gw_report.decode_private(states, streams.unpack(alone)[0], None)
+    gw_files.decode_private(states, streams.unpack(alone)[0], None)
+
+
+def test_codec_cli_decodes_each_receivers_streams_to_the_evaluated_latents(coded, python, tmp_path):
+  """launch/codec.py on a Gray-Wyner workdir: a split file whose common stream decodes alone and
+  whose private streams decode given it, to exactly the latents the evaluation used
+  (``latents.npz``); a private stream with another split's common stream is refused."""
+  import importlib.util
+  _, _, _, workdir = coded
+  spec = importlib.util.spec_from_file_location("codec", os.path.join(ROOT, "launch", "codec.py"))
+  codec = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(codec)
+  want = dict(np.load(os.path.join(workdir, "latents.npz")))
+  f = str(tmp_path / "test.ljxs")
+  out = python(["launch/codec.py", "compress", f"--workdir={workdir}", "--split=test", f"--out={f}"]).stdout
+  info = json.loads(out[out.index("{"):])
+  assert info["num_images"] == 4 and set(k.split("/")[1] for k in info if "/" in k) == {"common", "private1", "private2"}
+  npz = str(tmp_path / "common.npz")
+  python(["launch/codec.py", "decompress", f"--workdir={workdir}", f"--file={f}", "--stream=common", f"--out={npz}"])
+  got = dict(np.load(npz))
+  assert sorted(got) == ["y0"]
+  np.testing.assert_array_equal(got["y0"], want["y0"])
+  common_alone = streams.subset(open(f, "rb").read(), ["common"])  # a receiver holding only the common stream
+  np.testing.assert_array_equal(codec.gw_files_decode(workdir, common_alone, "common")["y0"], want["y0"])
+  for j in (1, 2):
+    got = codec.decompress_gray_wyner(workdir, f, f"private{j}")
+    assert sorted(got) == ["y0", f"y{j}"]
+    np.testing.assert_array_equal(got[f"y{j}"], want[f"y{j}"])
+  # the private streams of this file with the common stream of another split: refused
+  other = str(tmp_path / "validation.ljxs")
+  codec.compress_gray_wyner(workdir, "validation", other, 4)
+  mine, theirs = streams.unpack(open(f, "rb").read()), streams.unpack(open(other, "rb").read())
+  forged = streams.pack([("common", theirs[0].payload, ()),
+                         ("private1", mine[1].payload, (("common", mine[0].crc),))])
+  with pytest.raises(container.ForeignModelError):  # the dependency check, before any decoding
+    codec.gw_files_decode(workdir, forged, "private1")
 
 
 def test_report_rates_match_the_coded_files(coded):

@@ -11,11 +11,11 @@
    channel), Joint only ``common`` (its single ``Y``, which both decoders read).
 3. The files are read back, decoded stream by stream (common alone; a private only after
    `streams.check_dependencies` against the common stream at hand) and the task heads run on
-   exactly the decoded latents. ``decoded_latents_exact`` says they equal the encoder's.
+   exactly the decoded latents. ``decoded_latents_exact`` says they equal the encoder's; they are
+   saved in ``workdir/latents.npz``, and the coder (`files.save_coder`) in
+   ``workdir/gray_wyner_coder.msgpack``, which ``launch/codec.py`` reads.
 
-Coding the integer latents: the range coder reconstructs ``k + μ`` with ``k = rint(ŷ − μ)``
-(``μ`` on the 2^-8 grid); coding ``ŷ + 2^-10`` makes every ``ŷ + 2^-10 − μ`` a non-tie, so
-``|k + μ − ŷ − 2^-10| < ½`` and ``ŷ = rint(k + μ − 2^-10)`` exactly.
+The integer latents are coded exactly as `files` describes.
 
 Per stream ``s``: ``coded_bits/s`` (mean bits per image of the stream's payload: the context
 file with its own header and conditioning record), ``latent_bits/s`` (its range-coder words
@@ -39,12 +39,10 @@ from lossyless_jax.entropy import container, context, range_coder, streams
 from lossyless_jax.losses import gray_wyner as gw_loss
 from lossyless_jax.methods.gray_wyner import method as gw_method
 from lossyless_jax.methods.gray_wyner import model as gw_model
+from lossyless_jax.methods.gray_wyner import files as gw_files
+from lossyless_jax.methods.gray_wyner.files import EPS, LATENT_OF, STREAM_OF, _common_key, decode_file, encode_image
 
-EPS = 2.0 ** -10  # tie-breaking offset of the coded integer latents (module docstring)
 TEST_SPLIT = "test"
-# latent key -> stream name, per codec layout
-STREAM_OF = {"y0": "common", "y": "common", "y1": "private1", "y2": "private2"}
-LATENT_OF = {"common": None, "private1": "y1", "private2": "y2"}
 
 
 def export_states(config, params) -> dict:
@@ -52,59 +50,6 @@ def export_states(config, params) -> dict:
   host = parallel.to_host(params)
   models = gw_model.entropy_models(config.model.codec, int(config.model.latent_channels))
   return {name: context.export(m, host[name]) for name, m in models.items()}
-
-
-def _common_key(latents: dict) -> str | None:
-  return "y" if "y" in latents else ("y0" if "y0" in latents else None)
-
-
-def encode_image(states: dict, latents: dict) -> bytes:
-  """One LJXS file of an image's integer latents ``{key: (h, w, c)}``."""
-  entries = []
-  common = _common_key(latents)
-  if common is not None:
-    entries.append(("common", context.compress(states["h0"], latents[common] + EPS), ()))
-  if "y1" in latents:
-    cond = latents.get("y0")
-    deps = ("common",) if cond is not None else ()
-    for i in (1, 2):
-      data = context.compress(states[f"h{i}"], latents[f"y{i}"] + EPS, cond=cond)
-      entries.append((f"private{i}", data, deps))
-  return streams.pack(entries)
-
-
-def _integers(y_hat: np.ndarray) -> np.ndarray:
-  return np.rint(y_hat.astype(np.float64) - EPS).astype(np.float32)
-
-
-def decode_common(states: dict, stream: streams.Stream) -> np.ndarray:
-  """The common latent from the ``common`` stream alone."""
-  return _integers(context.decompress(states["h0"], stream.payload))
-
-
-def decode_private(states: dict, stream: streams.Stream, common: streams.Stream | None = None,
-                   y0: np.ndarray | None = None) -> np.ndarray:
-  """A private latent given the ``common`` stream it depends on (decoded here unless ``y0`` is
-  given); a common stream of another file raises `container.ForeignModelError`."""
-  index = int(stream.name[-1])
-  if stream.depends:
-    streams.check_dependencies(stream, {} if common is None else {"common": common})
-    if y0 is None:
-      y0 = decode_common(states, common)
-  return _integers(context.decompress(states[f"h{index}"], stream.payload, cond=y0 if stream.depends else None))
-
-
-def decode_file(states: dict, data: bytes, codec: str) -> dict:
-  """``{latent key: integer latent}`` of a whole file."""
-  by_name = {s.name: s for s in streams.unpack(data)}
-  out = {}
-  if "common" in by_name:
-    out["y" if codec == "joint" else "y0"] = decode_common(states, by_name["common"])
-  for i in (1, 2):
-    name = f"private{i}"
-    if name in by_name:
-      out[f"y{i}"] = decode_private(states, by_name[name], by_name.get("common"), out.get("y0"))
-  return out
 
 
 def _overhead_bits(payload: bytes) -> int:
@@ -252,8 +197,12 @@ def run(params, model_state, ctx) -> dict:
   num = len(next(iter(latents.values())))
   code = int(config.loss.code_images) or num
   code = min(code, num)
-  coded, decoded = code_split(config, parallel.to_host(params), latents, est_bits, ctx.workdir, code)
+  host = parallel.to_host(params)
+  coded, decoded = code_split(config, host, latents, est_bits, ctx.workdir, code)
   rep.update(coded)
+  if jax.process_index() == 0:  # what `launch/codec.py` needs, and the latents the evaluation used
+    gw_files.save_coder(ctx.workdir, config.model.codec, export_states(config, host), host, config)
+    np.savez(os.path.join(ctx.workdir, "latents.npz"), **decoded)
   dec = _predict(config, params, decoded, {k: v[:code] for k, v in arrays.items() if k not in ("x", "image")})
   est_same = _predict(config, params, {k: v[:code] for k, v in latents.items()},
                       {k: v[:code] for k, v in arrays.items() if k not in ("x", "image")})
