@@ -7,10 +7,11 @@ distortion, pixel-shuffle transforms (E = 512 for M = 2, one ResBlock per stack)
 w_rec = 0. Arg: ``codec,beta`` (codec shared | separated | combined | independent | joint; β in
 [1, 2] is ignored by Independent and Joint), optionally ``,paper`` for the paper's protocol.
 
-CPU defaults (a few minutes on 2 cores): a 32×32 source (latent 2×2×512; paper 64×64, latent
-4×4), batch 32 (paper 100), 1,200 steps at lr 1e-3 (paper: 1,000 steps per epoch, at most 100
-epochs, patience 10, lr 1e-4), validation on 400 samples every 300 steps (paper 100 batches per
-epoch), η = 0.1. ``:…,paper`` sets the paper's numbers. `get_sweep(arg)` gives Tables 3–5's grid,
+CPU defaults (about 4 minutes on 2 cores): a 16×16 source (latent 1×1×512, so the context
+models see no spatial context; paper 64×64, latent 4×4 — at 32×32 a step of the three 256-channel
+context models takes about 3 s on this CPU), batch 32 (paper 100), 600 steps at lr 1e-3 (paper:
+1,000 steps per epoch, at most 100 epochs, patience 10, lr 1e-4), validation on 400 samples every
+200 steps (paper 100 batches per epoch), η = 0.1. ``:…,paper`` sets the paper's numbers. `get_sweep(arg)` gives Tables 3–5's grid,
 η ∈ {0.001, 0.01, 0.1, 0.5, 1}, × β ∈ {1, 3/2, 2} for the Gray-Wyner codecs.
 """
 from lossyless_jax import config as config_lib
@@ -43,7 +44,7 @@ def get_config(arg: str = ""):
   codec, beta, paper = _parse(arg)
   c = method.base_config()
   c.data.name = "gray_wyner_synthetic"
-  c.data.options.side = 64 if paper else 32  # paper: 2×64×64
+  c.data.options.side = 64 if paper else 16  # paper: 2×64×64
   c.data.options.eval_size = 10_000 if paper else 400  # paper: 100 validation batches of 100
   c.model.codec = codec
   c.model.transform = "pixel_shuffle"
@@ -66,8 +67,8 @@ def get_config(arg: str = ""):
     c.data.batch_size = 32
     c.data.eval_batch_size = 200
     c.optim.lr.value = 1e-3
-    c.num_steps = 1200
-    c.eval_every = c.checkpoint.every = 300
+    c.num_steps = 600
+    c.eval_every = c.checkpoint.every = 200
     c.log_every = 100
   return c
 

@@ -258,7 +258,6 @@ def test_report_of_independent_and_joint_streams(tmp_path):
 
 
 # ------------------------------------------------------------------------------ end to end
-@pytest.mark.slow
 @pytest.mark.parametrize("path, arg, overrides", [
     (DIGITS, "independent,shared", TINY_DIGITS),
     (SYNTHETIC, "separated,2", TINY_SYNTHETIC),
