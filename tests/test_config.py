@@ -51,7 +51,7 @@ def test_monitor_must_name_an_evaluated_split():
 def test_unknown_method_and_dataset_list_the_valid_names(tmp_path):
   with pytest.raises(ValueError, match=r"unknown method 'nope'; valid methods: .*test_contrastive"):
     train.train_and_eval(loop_method.get_config(method="nope"), str(tmp_path))
-  with pytest.raises(ValueError, match=r"unknown dataset 'nope'; valid: digits, .*gaussian20.*tfds:<name>"):
+  with pytest.raises(ValueError, match=r"unknown dataset 'nope'; valid: .*digits, .*gaussian20.*gray_wyner_synthetic.*tfds:<name>"):
     train.train_and_eval(loop_method.get_config(**{"data.name": "nope"}), str(tmp_path))
   assert "test_contrastive" in methods.names() and "digits" in data.names()
 
