@@ -65,24 +65,14 @@ def is_gray_wyner(workdir: str) -> bool:
 
 def compress_gray_wyner(workdir: str, split: str, out: str, num: int = 0) -> dict:
   """The first ``num`` images of ``split`` -> one three-stream file (``files.encode_split``)."""
-  import jax.numpy as jnp
-  from lossyless_jax import data as data_lib
   from lossyless_jax.methods.gray_wyner import files
-  from lossyless_jax.methods.gray_wyner import method as gw_method
+  from lossyless_jax.methods.gray_wyner import report as gw_report
   coder = files.load_coder(workdir)
   config = coder["config"]
-  arrays = {k: np.asarray(v) for k, v in data_lib.load_arrays(config.data, split).items()}
+  arrays = gw_report.split_arrays(config, split)
   total = len(next(iter(arrays.values())))
   num = min(int(num) or int(config.loss.code_images) or total, total)
-  fn = gw_method.per_example_fn(config)
-  size = int(config.data.eval_batch_size)
-  latents = {}
-  for s in range(0, num, size):
-    batch = {k: jnp.asarray(v[s:min(s + size, num)]) for k, v in arrays.items()}
-    for k, v in fn(coder["params"], batch).items():
-      if k.startswith("latent/"):
-        latents.setdefault(k[7:], []).append(np.asarray(v, np.float32))
-  latents = {k: np.concatenate(v) for k, v in latents.items()}
+  latents = gw_report.estimate(config, coder["params"], {k: v[:num] for k, v in arrays.items()})[2]
   data = files.encode_split(coder["states"], latents)
   with open(out, "wb") as f:
     f.write(data)

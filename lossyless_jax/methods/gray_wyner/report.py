@@ -68,7 +68,7 @@ def _batches(arrays: dict, size: int):
     yield {k: v[s:s + size] for k, v in arrays.items()}
 
 
-def _estimate(config, params, arrays: dict) -> tuple[dict, dict, dict]:
+def estimate(config, params, arrays: dict) -> tuple[dict, dict, dict]:
   """Split means (`method.summarize`), per-image estimated bits per latent, and integer latents."""
   fn = gw_method.per_example_fn(config)
   sums, count, bits, latents = {}, 0, {}, {}
@@ -114,10 +114,15 @@ def _predict(config, params, latents: dict, arrays: dict) -> dict:
   return {k: v / n for k, v in sums.items()}
 
 
-def code_split(config, params, latents: dict, est_bits: dict, workdir: str, num: int) -> tuple[dict, dict]:
-  """Writes ``num`` files under ``workdir/compressed/``, decodes them back; returns (report fields,
-  decoded latents)."""
-  states = export_states(config, params)
+def split_arrays(config, split: str) -> dict:
+  """The inputs and targets of a split, as NumPy arrays."""
+  arrays = data_lib.load_arrays(config.data, split)
+  return {k: np.asarray(v) for k, v in arrays.items() if k in ("x", "image", "z1", "z2", "label", "colour")}
+
+
+def code_split(config, states: dict, latents: dict, est_bits: dict, workdir: str, num: int) -> tuple[dict, dict]:
+  """Writes ``num`` files under ``workdir/compressed/`` with the exported ``states``, decodes them
+  back; returns (report fields, decoded latents)."""
   codec = config.model.codec
   folder = os.path.join(workdir, "compressed")
   os.makedirs(folder, exist_ok=True)
@@ -179,9 +184,8 @@ def _plot(path: str, report: dict, title: str) -> None:
 def run(params, model_state, ctx) -> dict:
   config = ctx.config
   task = gw_method.source(config)[0]
-  arrays = data_lib.load_arrays(config.data, TEST_SPLIT)
-  arrays = {k: np.asarray(v) for k, v in arrays.items() if k in ("x", "image", "z1", "z2", "label", "colour")}
-  summary, est_bits, latents = _estimate(config, params, arrays)
+  arrays = split_arrays(config, TEST_SPLIT)
+  summary, est_bits, latents = estimate(config, params, arrays)
   rep = {"codec": config.model.codec, "task": task, "eta": float(config.loss.eta), "beta": float(config.loss.beta),
          "split": TEST_SPLIT}
   for k in ("R0", "R1", "R2", "Rt", "Rr"):
@@ -198,10 +202,11 @@ def run(params, model_state, ctx) -> dict:
   code = int(config.loss.code_images) or num
   code = min(code, num)
   host = parallel.to_host(params)
-  coded, decoded = code_split(config, host, latents, est_bits, ctx.workdir, code)
+  states = export_states(config, host)
+  coded, decoded = code_split(config, states, latents, est_bits, ctx.workdir, code)
   rep.update(coded)
   if jax.process_index() == 0:  # what `launch/codec.py` needs, and the latents the evaluation used
-    gw_files.save_coder(ctx.workdir, config.model.codec, export_states(config, host), host, config)
+    gw_files.save_coder(ctx.workdir, config.model.codec, states, host, config)
     np.savez(os.path.join(ctx.workdir, "latents.npz"), **decoded)
   dec = _predict(config, params, decoded, {k: v[:code] for k, v in arrays.items() if k not in ("x", "image")})
   est_same = _predict(config, params, {k: v[:code] for k, v in latents.items()},
