@@ -74,3 +74,12 @@ def test_context_coding_smoke(python):
   raster = next(r for r in decodes if r["schedule"] == "raster" and r["engine"] == wave["engine"])
   assert raster["evaluations"] == wave["symbols"] // wave["shape"][-1] > wave["evaluations"]  # one per position
   assert any(r["name"] == "context/ratio" for r in rows)
+
+
+def test_cityscapes_loader_smoke(python):
+  rows = _rows(python(["benchmarks/cityscapes_loader.py", "--smoke"], timeout=180).stdout)
+  assert rows["cityscapes_loader/setup"]["images"] == 4
+  for workers in (0, 1):
+    r = rows[f"cityscapes_loader/train/w{workers}"]
+    assert r["workers"] == workers and (r["height"], r["width"]) == (64, 128) and r["samples"] == 8
+    _positive(r, "samples_per_s", "samples_per_s_per_worker", "seconds", "startup_s")

@@ -4,7 +4,9 @@ Embedded sources work offline (`digits`: scikit-learn's digits; the synthetic so
 `rd_sources` with closed-form R(D): `gaussian20`, `gaussian40`, `gaussian1`, `laplace`, `bernoulli`, ...;
 `banana`, the 2-D source of the invariance experiments; `npz_features`, a user's precomputed
 features); `tfds:<name>` reads a prepared TensorFlow Datasets dataset from
-`config.data.data_dir`. The `train` split gives an infinite, resumable iterator of this host's
+`config.data.data_dir`; `cityscapes` streams the official Cityscapes tree in `config.data.data_dir`
+(images, trainId labels, disparity; grain workers, see `cityscapes`), and `check` validates such a
+tree in a second. The `train` split gives an infinite, resumable iterator of this host's
 slice of each global batch; other splits give an `EvalSplit` (one padded pass with `mask`).
 """
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from lossyless_jax.config import ConfigError
-from lossyless_jax.data import banana, coloured_digits, digits, gray_wyner_synthetic, npz_features, pipeline, rd_sources, tfds_source
+from lossyless_jax.data import banana, cityscapes, coloured_digits, digits, gray_wyner_synthetic, npz_features, pipeline, rd_sources, tfds_source
 
 # name -> split, data_config -> dict of arrays (a finite, in-memory split).
 ARRAY_SOURCES: dict[str, Callable] = {
@@ -27,6 +29,10 @@ ARRAY_SOURCES: dict[str, Callable] = {
 # name -> (rng: np.random.Generator, n, data_config) -> dict of arrays (an unbounded source).
 SAMPLED_SOURCES: dict[str, Callable] = {"banana": banana.sample_source,
                                         "gray_wyner_synthetic": gray_wyner_synthetic.sample_source}
+# name -> (data_config, split, process_index, process_count) -> train iterator or eval split (files streamed
+# from config.data.data_dir); name -> data_config -> None, raising if the files are not there.
+STREAMED_SOURCES: dict[str, Callable] = {"cityscapes": cityscapes.build}
+STREAMED_CHECKS: dict[str, Callable] = {"cityscapes": cityscapes.check}
 EVAL_SPLIT_SIZE = 10_000  # examples in a sampled source's eval split unless options.eval_size says otherwise.
 
 
@@ -57,7 +63,15 @@ for _name in rd_sources.SOURCE_NAMES:
 
 
 def names() -> list[str]:
-  return sorted(ARRAY_SOURCES) + sorted(SAMPLED_SOURCES) + ["tfds:<name>"]
+  return sorted(ARRAY_SOURCES) + sorted(SAMPLED_SOURCES) + sorted(STREAMED_SOURCES) + ["tfds:<name>"]
+
+
+def check(data_config):
+  """Fails fast (DataError / ConfigError naming the path and field) if a streamed source's files are missing;
+  nothing to do for the other sources."""
+  if data_config.name in STREAMED_CHECKS:
+    return STREAMED_CHECKS[data_config.name](data_config)
+  return None
 
 
 @dataclasses.dataclass
@@ -85,6 +99,8 @@ def load_arrays(data_config, split: str) -> dict:
   name = data_config.name
   if name in ARRAY_SOURCES:
     return ARRAY_SOURCES[name](split, data_config)
+  if name == "cityscapes":  # small trees only (it refuses a split larger than 2 GiB)
+    return cityscapes.load_arrays(data_config, split)
   if name.startswith("tfds:"):
     return tfds_source.load_split(name[5:], split, data_config.data_dir, data_config.image_size)
   if name in SAMPLED_SOURCES:
@@ -98,6 +114,8 @@ def build(data_config, split: str, process_index: int = 0, process_count: int = 
   """This host's data for `split`: for 'train' a resumable infinite iterator over
   `data_config.train_split` (default 'train'), else an EvalSplit."""
   name = data_config.name
+  if name in STREAMED_SOURCES:
+    return STREAMED_SOURCES[name](data_config, split, process_index, process_count)
   if split != "train":
     return EvalSplit(load_arrays(data_config, split), data_config.eval_batch_size, process_index, process_count)
   split = data_config.get("train_split", "train")
