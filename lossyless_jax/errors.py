@@ -21,3 +21,8 @@ class CheckpointError(InputError):
 
 class RunMismatchError(InputError):
   """A workdir holds a run of another config; rerunning it there would damage that run."""
+
+
+class WeightsError(InputError):
+  """A weights file of a frozen network is missing, unreadable, or does not fit its network (the
+  message names the file, the first mismatching key and shape, or the command that produces it)."""
