@@ -21,6 +21,7 @@ setuptools.setup(
         "numpy>=2.0",
         "tensorflow-cpu>=2.18,<2.22",
         "tensorflow-datasets>=4.9.7,<4.10",
+        "grain>=0.2.18,<0.3",  # the resumable multi-worker Cityscapes loader
         "clu>=0.0.12",
         "tensorboard>=2.18,<2.22",
         "constriction>=0.5,<0.6",  # tables and files depend on its categorical models
@@ -31,6 +32,9 @@ setuptools.setup(
         "tqdm>=4.66",
     ],
     extras_require={
-        "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
+        "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29",
+                 "pingouin>=0.7,<0.8"],  # the Henze–Zirkler test is checked against pingouin
+        # weight converters (tools/convert_torch_weights.py) and the PyTorch parity tests
+        "torch": ["torch>=2.14,<2.15", "torchvision>=0.29,<0.30"],
     },
 )

@@ -69,10 +69,10 @@ def compress_gray_wyner(workdir: str, split: str, out: str, num: int = 0) -> dic
   from lossyless_jax.methods.gray_wyner import report as gw_report
   coder = files.load_coder(workdir)
   config = coder["config"]
-  arrays = gw_report.split_arrays(config, split)
-  total = len(next(iter(arrays.values())))
-  num = min(int(num) or int(config.loss.code_images) or total, total)
-  latents = gw_report.estimate(config, coder["params"], {k: v[:num] for k, v in arrays.items()})[2]
+  limit = int(num) or int(config.loss.code_images) or None
+  latents = gw_report.encode_latents(config, coder["params"], gw_report.first_images(
+      gw_report.split_batches(config, split), limit))
+  num = len(next(iter(latents.values())))
   data = files.encode_split(coder["states"], latents)
   with open(out, "wb") as f:
     f.write(data)

@@ -17,7 +17,7 @@ import ml_collections
 from lossyless_jax import errors
 
 # Sections whose keys are free-form (checked by the method or by the optimizer builder).
-_FREE_FORM = ("model", "loss", "optim.groups", "coefs", "data.options")
+_FREE_FORM = ("model", "loss", "tasks", "optim.groups", "coefs", "data.options")
 
 
 class ConfigError(errors.InputError):
@@ -47,9 +47,10 @@ def schedule_config(**overrides) -> ml_collections.ConfigDict:
 def optimizer_config(**overrides) -> ml_collections.ConfigDict:
   """An optimizer group, see `optim.make_optimizer`."""
   c = ml_collections.ConfigDict(dict(
-      name="adam",  # adam | adamw | sgd
+      name="adam",  # adam | adamw | sgd | lars
       lr=schedule_config(value=1e-3),
       weight_decay=0.0, b1=0.9, b2=0.999, eps=1e-8, momentum=0.9, nesterov=False,
+      trust_coefficient=0.001, lars_clip=False,  # lars only (LARC clipping with lars_clip)
       clip_norm=ml_collections.FieldReference(None, field_type=float),
   ))
   for key, value in overrides.items():  # (assignment, not update: `lr` may be a whole schedule section)
@@ -106,6 +107,7 @@ def base_config() -> ml_collections.ConfigDict:
 
   c.model = ml_collections.ConfigDict()
   c.loss = ml_collections.ConfigDict()
+  c.tasks = ml_collections.ConfigDict()  # a method's frozen task networks (Gray-Wyner on Cityscapes)
   return c
 
 

@@ -83,3 +83,10 @@ def test_cityscapes_loader_smoke(python):
     r = rows[f"cityscapes_loader/train/w{workers}"]
     assert r["workers"] == workers and (r["height"], r["width"]) == (64, 128) and r["samples"] == 8
     _positive(r, "samples_per_s", "samples_per_s_per_worker", "seconds", "startup_s")
+
+
+def test_gray_wyner_cityscapes_step_smoke(python):
+  rows = _rows(python(["benchmarks/gray_wyner_cityscapes_step.py", "--smoke"], timeout=300).stdout)
+  r = rows["gray_wyner_cityscapes_step/shared"]
+  _positive(r, "first_step_s", "step_s", "peak_memory_gib", "loss")
+  assert (r["height"], r["width"], r["batch"], r["tiny_task_nets"]) == (64, 128, 2, True)

@@ -1,4 +1,6 @@
 """evaluation.gray_wyner_rd: curves from reports, BD-rates against an anchor, the Rt / Rr plot."""
+import os
+
 import numpy as np
 import pytest
 
@@ -42,3 +44,25 @@ def test_unfittable_curves_give_nan_and_the_plot_is_written(tmp_path):
   theory = {"distortion": np.array([0.3, 0.7]), "joint": np.array([1.2, 0.5]), "independent": np.array([1.7, 0.7])}
   path = gwrd.plot(str(tmp_path / "rd.png"), c, theory=theory, title="test")
   assert (tmp_path / "rd.png").stat().st_size > 10_000 and path.endswith("rd.png")
+
+
+def _cityscapes_reports(codec, scale):
+  # quality q = mIoU + 1/RMSE rises with the rate; a codec with scale s needs s times the bits
+  out = []
+  for i, miou in enumerate((0.60, 0.62, 0.64, 0.66, 0.67)):
+    rmse = 6.0 - 0.1 * i
+    q = miou + 1 / rmse
+    r = scale * np.exp(10 * (q - 0.7))
+    out.append({"codec": codec, "eta": 0.01 * (i + 1), "beta": 1.0, "R0": r / 2, "R1": r / 4, "R2": r / 4,
+                "Rt": r, "Rr": 1.5 * r, "miou": miou, "rmse_px": rmse})
+  return out
+
+
+def test_cityscapes_quality_bd_rate_against_joint_and_the_quality_plot(tmp_path):
+  """§4.3: quality mIoU + 1/RMSE, BD-rates against Joint, the quality-against-rate plot."""
+  assert gwrd.quality({"miou": 0.6716, "rmse_px": 5.5052}) == pytest.approx(gwrd.CITYSCAPES_UNCOMPRESSED)
+  assert gwrd.distortion({"miou": 0.5, "rmse_px": 4.0}) == pytest.approx(-0.75)
+  c = gwrd.curves(_cityscapes_reports("joint", 1.0) + _cityscapes_reports("shared", 0.5))
+  assert gwrd.bd_rates(c, "joint", "Rt")["shared"] == pytest.approx(-50.0, abs=1e-6)
+  path = gwrd.plot(str(tmp_path / "cs.png"), c, uncompressed=gwrd.CITYSCAPES_UNCOMPRESSED)
+  assert os.path.getsize(path) > 10_000

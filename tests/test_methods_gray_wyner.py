@@ -184,7 +184,7 @@ def test_report_streams_decode(coded):
   assert by_name[0]["private1"].depends == {"common": by_name[0]["common"].crc}
   # the encoder's latents of these images
   arrays = data_lib.load_arrays(config.data, "test")
-  out = gw_method.per_example_fn(config)(params, {k: jnp.asarray(v[:4]) for k, v in arrays.items()})
+  out = gw_method.per_example_fn(config)(params, {}, {k: jnp.asarray(v[:4]) for k, v in arrays.items()})
   for i in range(2):
     y0 = gw_files.decode_common(states, by_name[i]["common"])  # the common stream alone
     np.testing.assert_array_equal(y0, np.asarray(out["latent/y0"][i]))

@@ -9,6 +9,11 @@ against the quality ``−(D1 + D2)`` (§6.2 of the paper's code: the polynomial 
 ``evaluation.rd_curves.bd_rate(method="cubic")``); negative means fewer bits than the anchor.
 The paper's anchors: the Joint codec for transmit rates ``Rt``, Independent for receive rates
 ``Rr``.
+
+On Cityscapes (§4.3, Fig. 6, Table 7) the quality is ``mIoU + 1/RMSE`` (disparity RMSE in pixels;
+higher is better), the curves' ``distortion`` is its negative, the BD-rates are against Joint, and
+:func:`plot` draws the quality against ``Rt`` and ``Rr`` with the uncompressed task networks' line
+(:data:`CITYSCAPES_UNCOMPRESSED`, 0.6716 + 1/5.5052 for the authors' networks).
 """
 from __future__ import annotations
 
@@ -18,13 +23,23 @@ import numpy as np
 
 from lossyless_jax.evaluation import rd_curves
 
-__all__ = ["RATE_KEYS", "distortion", "curves", "bd_rates", "plot"]
+__all__ = ["RATE_KEYS", "CITYSCAPES_UNCOMPRESSED", "distortion", "quality", "curves", "bd_rates", "plot"]
 
 RATE_KEYS = ("R0", "R1", "R2", "Rt", "Rr")
+CITYSCAPES_UNCOMPRESSED = 0.6716 + 1 / 5.5052  # Table 7: the uncompressed task networks' mIoU + 1/RMSE
+
+
+def quality(report: Mapping) -> float:
+  """Higher is better: ``mIoU + 1/RMSE`` on Cityscapes, else ``−(D1 + D2)``."""
+  if "miou" in report and "rmse_px" in report:
+    return float(report["miou"]) + 1.0 / float(report["rmse_px"])
+  return -distortion(report)
 
 
 def distortion(report: Mapping) -> float:
-  """``D1 + D2`` of one report (see module docstring)."""
+  """``D1 + D2`` of one report (see module docstring; Cityscapes: ``−(mIoU + 1/RMSE)``)."""
+  if "miou" in report and "rmse_px" in report:
+    return -quality(report)
   if "rmse_1" in report and "rmse_2" in report:
     return float(report["rmse_1"]) + float(report["rmse_2"])
   if "acc_digit" in report and "acc_colour" in report:
@@ -69,24 +84,35 @@ def bd_rates(curves_by_codec: Mapping[str, Mapping[str, np.ndarray]], anchor: st
 
 
 def plot(path: str, curves_by_codec: Mapping[str, Mapping[str, np.ndarray]], *, rate_unit: str = "bits per pixel",
-         theory: Optional[Mapping[str, np.ndarray]] = None, title: str = "") -> str:
+         theory: Optional[Mapping[str, np.ndarray]] = None, title: str = "",
+         uncompressed: Optional[float] = None) -> str:
   """Two panels, ``Rt`` and ``Rr`` against ``D1 + D2``, one curve per codec; ``theory`` (the
   output of ``gray_wyner_theory.theoretical_curves``) adds the theoretical Joint and Independent
-  curves on both (its distortion, a single √MSE, on the same axis as the paper does)."""
+  curves on both (its distortion, a single √MSE, on the same axis as the paper does). With
+  ``uncompressed`` (Cityscapes, Fig. 6) the panels show the quality ``mIoU + 1/RMSE`` against the
+  rate instead, with that value as the uncompressed line."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharey=True)
+  titles = {"Rt": "transmit rate Rt = R0 + R1 + R2", "Rr": "receive rate Rr = 2R0 + R1 + R2"}
   for ax, key in zip(axes, ("Rt", "Rr")):
     for i, (codec, c) in enumerate(sorted(curves_by_codec.items())):
-      ax.plot(c["distortion"], c[key], marker="o", ms=4, color=f"C{i}", label=codec)
+      if uncompressed is None:
+        ax.plot(c["distortion"], c[key], marker="o", ms=4, color=f"C{i}", label=codec)
+      else:
+        ax.plot(c[key], -c["distortion"], marker="o", ms=4, color=f"C{i}", label=codec)
     if theory is not None:
       ax.plot(theory["distortion"], theory["joint"], "k--", lw=1, label="Joint (theory)")
       ax.plot(theory["distortion"], theory["independent"], "k:", lw=1, label="Independent (theory)")
-    ax.set_xlabel("D1 + D2")
-    ax.set_title({"Rt": "transmit rate Rt = R0 + R1 + R2", "Rr": "receive rate Rr = 2R0 + R1 + R2"}[key], fontsize=9)
+    if uncompressed is not None:
+      ax.axhline(uncompressed, color="k", ls="--", lw=1, label="uncompressed")
+      ax.set_xlabel(f"{key} [{rate_unit}]")
+    else:
+      ax.set_xlabel("D1 + D2")
+    ax.set_title(titles[key], fontsize=9)
     ax.grid(alpha=0.3)
-  axes[0].set_ylabel(f"rate [{rate_unit}]")
+  axes[0].set_ylabel("mIoU + 1/RMSE" if uncompressed is not None else f"rate [{rate_unit}]")
   axes[1].legend(fontsize=7)
   if title:
     fig.suptitle(title, fontsize=9)

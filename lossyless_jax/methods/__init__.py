@@ -39,6 +39,8 @@ _BUILTIN: dict[str, str] = {
     "bince": "lossyless_jax.methods.lossyless.method",
     "staggered": "lossyless_jax.methods.lossyless.method",
     "gray_wyner": "lossyless_jax.methods.gray_wyner.method",
+    "cityscapes_task": "lossyless_jax.methods.cityscapes_task",
+    "infomax": "lossyless_jax.methods.infomax",
 }
 
 

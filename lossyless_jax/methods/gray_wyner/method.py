@@ -7,7 +7,10 @@ Loss (§3.2 Eq. 12 divided by λ, §3.3 Eq. 15; `losses.gray_wyner.lagrangian`):
 with rates in bits per input pixel, Independent's ``η(R1 + R2)`` and Joint's ``η R_Y`` (no β).
 Task heads train jointly with the codec: on the synthetic source (§4.1) ``d_i`` is the RMSE of the
 linear-regression target ``Z_i``; on the coloured digits (§4.2) ``d1`` is the digit's and ``d2``
-the colour's cross-entropy (accuracies logged). Evaluation gives ``R0 … Rr``, ``bpp_scaled``,
+the colour's cross-entropy (accuracies logged); on Cityscapes (§4.3) ``d1 = 19·CE`` of the frozen
+segmentation network and ``d2`` the disparity RMSE in pixels of the frozen depth network
+(`methods.gray_wyner.cityscapes`; their variables are the non-trainable ``model_state``), with mIoU
+and macro accuracy from the split's confusion matrix. Evaluation gives ``R0 … Rr``, ``bpp_scaled``,
 ``d1``, ``d2`` and the model-selection objective ``rate_distortion = bpp_scaled + d1 + d2`` (the
 authors' validation objective for these two sources), which the configs monitor on the validation
 split. The report (`report`) codes the test split into real files.
@@ -18,12 +21,13 @@ Config ``model``: ``codec`` (shared | separated | combined | independent | joint
 flattened input size), ``num_classes``. Config ``loss``: ``eta``, ``beta``, ``aux_weight`` (γ),
 ``aux_scaled_by_eta``, ``recon_weight``, ``recon_scale``; report-only ``code_images`` (test images
 coded into files, 0: all) and ``rate_tolerance`` (relative gap allowed between coded and
-estimated bits). The source (``config.data.name``) picks the task: ``gray_wyner_synthetic`` or
-``coloured_digits``.
+estimated bits). The source (``config.data.name``) picks the task: ``gray_wyner_synthetic``,
+``coloured_digits`` or ``cityscapes`` (which also reads the ``tasks`` section).
 """
 from __future__ import annotations
 
 import functools
+import json
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +40,7 @@ from lossyless_jax import methods, parallel
 from lossyless_jax.config import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, each, one_of, optional
 from lossyless_jax.entropy.rates import nats_to_bits, rate_nats
 from lossyless_jax.losses import gray_wyner as gw_loss
+from lossyless_jax.methods.gray_wyner import cityscapes as gw_cityscapes
 from lossyless_jax.methods.gray_wyner import model as gw_model
 
 MODEL = dict(codec="shared", transform="conv", latent_channels=6, channels=(24, 48, 192), num_blocks=3,
@@ -43,7 +48,8 @@ MODEL = dict(codec="shared", transform="conv", latent_channels=6, channels=(24, 
 LOSS = dict(eta=1.0, beta=1.0, aux_weight=1.0, aux_scaled_by_eta=False, recon_weight=0.0, recon_scale=255.0,
             code_images=0, rate_tolerance=0.02)
 # data source -> (task, input channels M, input key)
-SOURCES = {"gray_wyner_synthetic": ("synthetic", 2, "x"), "coloured_digits": ("coloured_digits", 3, "image")}
+SOURCES = {"gray_wyner_synthetic": ("synthetic", 2, "x"), "coloured_digits": ("coloured_digits", 3, "image"),
+           "cityscapes": ("cityscapes", 3, "image")}
 MODEL_CHECKS = dict(codec=one_of(*gw_model.CODECS), transform=one_of(*gw_model.TRANSFORMS),
                     latent_channels=POSITIVE_INT, channels=each(POSITIVE_INT), num_blocks=POSITIVE_INT,
                     res_kernel=POSITIVE_INT, head_hidden=optional(POSITIVE_INT), num_classes=POSITIVE_INT)
@@ -101,6 +107,8 @@ def validate(config) -> None:
                                  f"need E = 256·M = {256 * m} for M = {m} input channels")
   if task == "coloured_digits" and config.model.num_classes != 10:
     raise config_lib.ConfigError("config.model.num_classes: the coloured digits have 10 digits and 10 colours")
+  if task == "cityscapes":
+    gw_cityscapes.check(config)
 
 
 @functools.lru_cache(maxsize=None)
@@ -131,12 +139,15 @@ def _rmse(pred, target):
 
 
 def task_terms(task: str, outputs, batch) -> tuple[jax.Array, jax.Array, dict]:
-  """Per-example ``(d1, d2, extra metrics)``: RMSE of ``Z1, Z2`` (synthetic, §4.1) or the
-  cross-entropies of digit and colour with their accuracies (coloured digits, §4.2)."""
+  """Per-example ``(d1, d2, extra metrics)``: RMSE of ``Z1, Z2`` (synthetic, §4.1), the
+  cross-entropies of digit and colour with their accuracies (coloured digits, §4.2), or 19·CE and
+  the disparity RMSE with the confusion counts (Cityscapes, §4.3)."""
   o1, o2 = outputs
   if task == "synthetic":
     d1, d2 = _rmse(o1, batch["z1"]), _rmse(o2, batch["z2"])
     return d1, d2, {"rmse_1": d1, "rmse_2": d2}
+  if task == "cityscapes":
+    return gw_cityscapes.per_image(outputs, batch)
   y1, y2 = batch["label"].astype(jnp.int32), batch["colour"].astype(jnp.int32)
   d1 = optax.softmax_cross_entropy_with_integer_labels(o1, y1)
   d2 = optax.softmax_cross_entropy_with_integer_labels(o2, y2)
@@ -146,16 +157,26 @@ def task_terms(task: str, outputs, batch) -> tuple[jax.Array, jax.Array, dict]:
 
 def init(rng, batch, config):
   x = inputs(config, batch)[:2]
+  rng, task_rng = jax.random.split(rng)
   variables = methods.jit_once(module(config).init, rng, x)
-  return variables["params"], {}
+  model_state = gw_cityscapes.init_state(config, task_rng, x) if source(config)[0] == "cityscapes" else {}
+  return variables["params"], model_state
 
 
-def _forward(config, params, batch):
+def task_outputs(config, model_state, outputs):
+  """The codec's head outputs, or on Cityscapes the frozen task networks' outputs on ``X̂1, X̂2``."""
+  if source(config)[0] == "cityscapes":
+    return gw_cityscapes.predict(config, model_state, outputs)
+  return outputs
+
+
+def _forward(config, params, model_state, batch):
   mod = module(config)
   x = inputs(config, batch)
   latents, cands, lik, recons, outputs = mod.apply({"params": params}, x)
+  outputs = task_outputs(config, model_state, outputs)
   d1, d2, extra = task_terms(source(config)[0], outputs, batch)
-  return x, latents, cands, lik, recons, d1, d2, extra
+  return x, latents, cands, lik, recons, outputs, d1, d2, extra
 
 
 def _lagrangian(config, x, cands, lik, recons, d1, d2):
@@ -171,16 +192,19 @@ def _lagrangian(config, x, cands, lik, recons, d1, d2):
 
 def loss(params, model_state, batch, rng, ctx):
   config = ctx.config
-  x, _, cands, lik, recons, d1, d2, extra = _forward(config, params, batch)
+  x, _, cands, lik, recons, outputs, d1, d2, extra = _forward(config, params, model_state, batch)
+  if source(config)[0] == "cityscapes":  # §4.3: over the batch's pixels, not a mean of per-image terms
+    d1, d2 = gw_cityscapes.batch_distortions(outputs, batch)
+    extra = {"rmse_px": extra["rmse_px"]}
   value, metrics = _lagrangian(config, x, cands, lik, recons, jnp.mean(d1), jnp.mean(d2))
   metrics.update({k: jnp.mean(v) for k, v in extra.items()})
   return value, (metrics, model_state)
 
 
-def per_example(config, params, batch) -> dict:
+def per_example(config, params, model_state, batch) -> dict:
   """Per-example ``bits/<latent>`` (−log2 of the likelihoods), ``d1``, ``d2``, ``aux_mse`` and the
   task metrics, plus the integer latents (``latent/<key>``)."""
-  _, latents, cands, lik, _, d1, d2, extra = _forward(config, params, batch)
+  _, latents, cands, lik, _, _, d1, d2, extra = _forward(config, params, model_state, batch)
   out = {f"bits/{k}": nats_to_bits(rate_nats(v)) for k, v in lik.items()}
   out.update(d1=d1, d2=d2, **extra)
   if cands is not None:
@@ -190,14 +214,46 @@ def per_example(config, params, batch) -> dict:
 
 
 @functools.lru_cache(maxsize=None)
-def _jitted_per_example(config_json: str):
-  config = ml_collections.ConfigDict(__import__("json").loads(config_json))
-  return jax.jit(functools.partial(per_example, config))
+def _jit_of(fn, config_json: str):
+  return jax.jit(functools.partial(fn, ml_collections.ConfigDict(json.loads(config_json))))
+
+
+def jitted(fn, config):
+  """``jax.jit(partial(fn, config))``, cached by ``fn`` and the config's content."""
+  return _jit_of(fn, config.to_json())
 
 
 def per_example_fn(config):
-  """Jitted `per_example` of ``config`` (cached by the config's content)."""
-  return _jitted_per_example(config.to_json())
+  """Jitted ``per_example(params, model_state, batch)`` of ``config``."""
+  return jitted(per_example, config)
+
+
+def latents_and_bits(config, params, batch) -> dict:
+  """``bits/<latent>`` and ``latent/<key>`` only: what coding needs, without the task networks."""
+  mod = module(config)
+  latents, _ = mod.apply({"params": params}, inputs(config, batch), method=mod.encode)
+  lik = mod.apply({"params": params}, latents, method=mod.likelihoods)
+  out = {f"bits/{k}": nats_to_bits(rate_nats(v)) for k, v in lik.items()}
+  out.update({f"latent/{k}": v for k, v in latents.items()})
+  return out
+
+
+def latents_fn(config):
+  """Jitted ``latents_and_bits(params, batch)`` of ``config``."""
+  return jitted(latents_and_bits, config)
+
+
+def accumulate(sums: dict, out: dict, mask: np.ndarray) -> dict:
+  """Adds the masked per-example values of ``out`` (latents excluded) to ``sums``: scalars per
+  example sum to floats, per-example arrays (the confusion counts) to arrays."""
+  mask = np.asarray(mask, np.float64)
+  for k, v in out.items():
+    if k.startswith("latent/"):
+      continue
+    v = np.asarray(v, np.float64)
+    total = np.tensordot(mask, v, axes=(0, 0))
+    sums[k] = sums.get(k, 0.0) + (float(total) if v.ndim == 1 else total)
+  return sums
 
 
 def summarize(config, sums: dict, count: float, num_pixels: int) -> dict:
@@ -211,9 +267,16 @@ def summarize(config, sums: dict, count: float, num_pixels: int) -> dict:
            else {"R0": bpp.get("y0", zero), "R1": bpp["y1"], "R2": bpp["y2"]})
   out = {k: float(v) for k, v in gw_loss.rate_metrics(rates["R0"], rates["R1"], rates["R2"]).items()}
   bpp_scaled = float(gw_loss.scaled_rate(rates, codec, float(config.loss.eta), float(config.loss.beta)))
+  task = source(config)[0]
+  q1, q2 = float(mean["d1"]), float(mean["d2"])
+  if task == "cityscapes":  # §4.3: the validation objective reads 1/mIoU and the disparity RMSE
+    from lossyless_jax.evaluation import segmentation
+    out.update(miou=segmentation.mean_iou(sums["confusion"]), acc_macro=segmentation.macro_accuracy(sums["confusion"]))
+    q1 = out["miou"]
   out.update(bpp_scaled=bpp_scaled, d1=float(mean["d1"]), d2=float(mean["d2"]),
-             rate_distortion=float(gw_loss.validation_objective(bpp_scaled, mean["d1"], mean["d2"])))
-  for k in ("acc_digit", "acc_colour", "rmse_1", "rmse_2", "aux_mse"):
+             rate_distortion=float(gw_loss.validation_objective(bpp_scaled, q1, q2,
+                                                                inverse=gw_loss.VALIDATION_INVERSE[task])))
+  for k in ("acc_digit", "acc_colour", "rmse_1", "rmse_2", "rmse_px", "aux_mse"):
     if k in mean:
       out[k] = float(mean[k])
   out["examples"] = float(count)
@@ -225,13 +288,11 @@ def evaluate(params, model_state, batches, ctx):
   fn = per_example_fn(config)
   sums, count, num_pixels = {}, 0.0, None
   for batch in batches:
-    out = parallel.to_host(fn(params, batch))
+    out = parallel.to_host(fn(params, model_state, batch))
     mask = np.asarray(parallel.to_host(batch["mask"]), np.float64)
     x = inputs(config, batch)
     num_pixels = int(x.shape[1] * x.shape[2])
-    for k, v in out.items():
-      if not k.startswith("latent/"):
-        sums[k] = sums.get(k, 0.0) + float(np.sum(np.asarray(v, np.float64) * mask))
+    accumulate(sums, out, mask)
     count += float(mask.sum())
   return summarize(config, sums, count, num_pixels)
 

@@ -16,7 +16,8 @@ context models of ``Y1, Y2`` conditioned on ``Y0`` (unconditioned for Independen
 `entropy.context.ContextModel`, whose docstring lists its deviations from §3.4 forced by exact
 integer coding. Decoders ``g_i`` read ``concat(Y0, Y_i)`` (common first); task heads follow them
 (synthetic: `SyntheticTaskHead` per regression, §4.1; coloured digits: `MLPHead` for the digit and
-the colour, §4.2).
+the colour, §4.2). On Cityscapes (§4.3) the codec has no trainable head: the decoders output the
+images ``X̂1, X̂2`` that the frozen task networks read (`methods.gray_wyner.cityscapes`).
 
 **Quantization.** Latents are the integers ``q(y)`` (§3.2). The entropy models run with
 ``train_quantization="ste_half_toward_zero"`` and ``train=True`` always, so the likelihood is the
@@ -41,7 +42,7 @@ from lossyless_jax.nets import gray_wyner as nets
 
 CODECS = gw_loss.CODECS
 TRANSFORMS = ("conv", "pixel_shuffle")
-TASKS = ("synthetic", "coloured_digits")
+TASKS = ("synthetic", "coloured_digits", "cityscapes")
 QUANTIZATION = "ste_half_toward_zero"
 HAS_COMMON = ("shared", "separated", "combined")
 
@@ -101,6 +102,8 @@ class GrayWyner(nn.Module):
                                    res_kernel=self.res_kernel)
 
   def _head(self):
+    if self.task == "cityscapes":
+      return None
     if self.task == "synthetic":
       return nets.SyntheticTaskHead(self.res_kernel)
     return nets.MLPHead(self.num_classes, self.head_hidden)
@@ -167,6 +170,9 @@ class GrayWyner(nn.Module):
     return self.g1(latents["y1"]), self.g2(latents["y2"])
 
   def heads(self, x1: jax.Array, x2: jax.Array):
+    """The task heads' outputs (Cityscapes: the decoded images themselves, for the frozen nets)."""
+    if self.task1 is None:
+      return x1, x2
     return self.task1(x1), self.task2(x2)
 
   def decode_and_predict(self, latents: dict):

@@ -43,6 +43,9 @@ from lossyless_jax.methods.gray_wyner import files as gw_files
 from lossyless_jax.methods.gray_wyner.files import EPS, LATENT_OF, STREAM_OF, _common_key, decode_file, encode_image
 
 TEST_SPLIT = "test"
+REPORT_SPLIT = {"cityscapes": "validation"}  # Cityscapes' test labels are not public (§4.3: validation)
+INPUT_KEYS = ("x", "image")
+TARGET_KEYS = ("z1", "z2", "label", "colour", "disparity", "disparity_mask")
 
 
 def export_states(config, params) -> dict:
@@ -68,56 +71,105 @@ def _batches(arrays: dict, size: int):
     yield {k: v[s:s + size] for k, v in arrays.items()}
 
 
-def estimate(config, params, arrays: dict) -> tuple[dict, dict, dict]:
-  """Split means (`method.summarize`), per-image estimated bits per latent, and integer latents."""
+def split_arrays(config, split: str) -> dict:
+  """The inputs and targets of a split, as NumPy arrays (in-memory sources)."""
+  arrays = data_lib.load_arrays(config.data, split)
+  return {k: np.asarray(v) for k, v in arrays.items() if k in INPUT_KEYS + TARGET_KEYS}
+
+
+def split_batches(config, split: str):
+  """The split's images in order, as unpadded batches of ``config.data.eval_batch_size``: from the
+  arrays of an in-memory source, streamed from disk for Cityscapes."""
+  if gw_method.source(config)[0] != "cityscapes":
+    yield from _batches(split_arrays(config, split), int(config.data.eval_batch_size))
+    return
+  for batch in data_lib.build(config.data, split):
+    real = np.asarray(batch["mask"]) > 0
+    if real.any():
+      yield {k: np.asarray(v)[real] for k, v in batch.items() if k in INPUT_KEYS + TARGET_KEYS}
+
+
+def first_images(batches, num: int | None):
+  """The first ``num`` images of ``batches`` (all if None)."""
+  seen = 0
+  for batch in batches:
+    if num is not None and seen >= num:
+      return
+    n = len(next(iter(batch.values())))
+    take = n if num is None else min(n, num - seen)
+    yield {k: v[:take] for k, v in batch.items()}
+    seen += take
+
+
+def encode_latents(config, params, batches) -> dict:
+  """The integer latents of the images of ``batches`` (no task network runs)."""
+  fn = gw_method.latents_fn(config)
+  latents = {}
+  for batch in batches:
+    out = fn(params, {k: jnp.asarray(v) for k, v in batch.items() if k in INPUT_KEYS})
+    for k, v in out.items():
+      if k.startswith("latent/"):
+        latents.setdefault(k[7:], []).append(np.asarray(v))
+  return {k: np.concatenate(v) for k, v in latents.items()}
+
+
+def estimate(config, params, model_state, batches, keep: int | None = None) -> tuple[dict, dict, dict, dict]:
+  """Split means (`method.summarize`) over all images of ``batches``; and for the first ``keep``
+  (all if None): per-image estimated bits per latent, integer latents and the targets."""
   fn = gw_method.per_example_fn(config)
-  sums, count, bits, latents = {}, 0, {}, {}
+  sums, count, bits, latents, targets = {}, 0, {}, {}, {}
   num_pixels = None
-  for batch in _batches(arrays, int(config.data.eval_batch_size)):
-    out = jax.tree_util.tree_map(np.asarray, fn(params, {k: jnp.asarray(v) for k, v in batch.items()}))
+  for batch in batches:
+    out = jax.tree_util.tree_map(np.asarray, fn(params, model_state, {k: jnp.asarray(v) for k, v in batch.items()}))
     n = len(next(iter(batch.values())))
     x = gw_method.inputs(config, batch)
     num_pixels = int(x.shape[1] * x.shape[2])
-    for k, v in out.items():
-      if k.startswith("latent/"):
-        latents.setdefault(k[7:], []).append(v)
-        continue
-      if k.startswith("bits/"):
-        bits.setdefault(k[5:], []).append(v.astype(np.float64))
-      sums[k] = sums.get(k, 0.0) + float(np.sum(v, dtype=np.float64))
+    gw_method.accumulate(sums, out, np.ones(n))
+    room = n if keep is None else max(0, min(n, keep - count))
+    if room:
+      for k, v in out.items():
+        if k.startswith("latent/"):
+          latents.setdefault(k[7:], []).append(v[:room])
+        elif k.startswith("bits/"):
+          bits.setdefault(k[5:], []).append(v[:room].astype(np.float64))
+      for k in TARGET_KEYS:
+        if k in batch:
+          targets.setdefault(k, []).append(np.asarray(batch[k])[:room])
     count += n
   summary = gw_method.summarize(config, sums, count, num_pixels)
-  return summary, {k: np.concatenate(v) for k, v in bits.items()}, {k: np.concatenate(v) for k, v in latents.items()}
+  summary["num_pixels"] = num_pixels
+  cat = lambda d: {k: np.concatenate(v) for k, v in d.items()}
+  return summary, cat(bits), cat(latents), cat(targets)
 
 
-def _predict(config, params, latents: dict, arrays: dict) -> dict:
-  """Task metrics of the heads on the given (decoded) latents, means over the images."""
+def predict_terms(config, params, model_state, latents: dict, batch: dict) -> dict:
+  """Per image ``d1``, ``d2`` and the task metrics of the decoders (and task networks) on ``latents``."""
   mod = gw_method.module(config)
-  task = gw_method.source(config)[0]
+  outputs = mod.apply({"params": params}, latents, method=mod.decode_and_predict)
+  d1, d2, extra = gw_method.task_terms(gw_method.source(config)[0], gw_method.task_outputs(config, model_state, outputs),
+                                       batch)
+  return {"d1": d1, "d2": d2, **extra}
 
-  @jax.jit
-  def run(p, lat, batch):
-    outputs = mod.apply({"params": p}, lat, method=mod.decode_and_predict)
-    d1, d2, extra = gw_method.task_terms(task, outputs, batch)
-    return {"d1": d1, "d2": d2, **extra}
 
+def _predict(config, params, model_state, latents: dict, targets: dict) -> dict:
+  """Task metrics of the decoders and task networks on the given (decoded) latents, means over the
+  images (Cityscapes: mIoU and macro accuracy from their confusion counts)."""
+  run = gw_method.jitted(predict_terms, config)
   sums, n = {}, 0
   size = int(config.data.eval_batch_size)
   total = len(next(iter(latents.values())))
   for s in range(0, total, size):
     lat = {k: jnp.asarray(v[s:s + size]) for k, v in latents.items()}
-    batch = {k: jnp.asarray(v[s:s + size]) for k, v in arrays.items()}
-    out = jax.tree_util.tree_map(np.asarray, run(params, lat, batch))
-    for k, v in out.items():
-      sums[k] = sums.get(k, 0.0) + float(np.sum(v, dtype=np.float64))
-    n += len(next(iter(lat.values())))
-  return {k: v / n for k, v in sums.items()}
-
-
-def split_arrays(config, split: str) -> dict:
-  """The inputs and targets of a split, as NumPy arrays."""
-  arrays = data_lib.load_arrays(config.data, split)
-  return {k: np.asarray(v) for k, v in arrays.items() if k in ("x", "image", "z1", "z2", "label", "colour")}
+    batch = {k: jnp.asarray(v[s:s + size]) for k, v in targets.items()}
+    out = jax.tree_util.tree_map(np.asarray, run(params, model_state, lat, batch))
+    m = len(next(iter(lat.values())))
+    gw_method.accumulate(sums, out, np.ones(m))
+    n += m
+  out = {k: v / n for k, v in sums.items() if k != "confusion"}
+  if "confusion" in sums:
+    from lossyless_jax.evaluation import segmentation
+    out.update(miou=segmentation.mean_iou(sums["confusion"]), acc_macro=segmentation.macro_accuracy(sums["confusion"]))
+  return out
 
 
 def code_split(config, states: dict, latents: dict, est_bits: dict, workdir: str, num: int) -> tuple[dict, dict]:
@@ -184,23 +236,21 @@ def _plot(path: str, report: dict, title: str) -> None:
 def run(params, model_state, ctx) -> dict:
   config = ctx.config
   task = gw_method.source(config)[0]
-  arrays = split_arrays(config, TEST_SPLIT)
-  summary, est_bits, latents = estimate(config, params, arrays)
+  split = REPORT_SPLIT.get(task, TEST_SPLIT)
+  keep = int(config.loss.code_images) or None
+  summary, est_bits, latents, targets = estimate(config, params, model_state, split_batches(config, split), keep)
   rep = {"codec": config.model.codec, "task": task, "eta": float(config.loss.eta), "beta": float(config.loss.beta),
-         "split": TEST_SPLIT}
+         "split": split}
   for k in ("R0", "R1", "R2", "Rt", "Rr"):
     rep[k] = summary.pop(f"{k}_bpp")
   rep["rate_unit"] = "bits per input pixel"
-  x = gw_method.inputs(config, {k: v[:1] for k, v in arrays.items()})
-  num_pixels = int(x.shape[1] * x.shape[2])
+  num_pixels = summary["num_pixels"]
   if task == "coloured_digits":
     for k in ("R0", "R1", "R2", "Rt", "Rr"):
       rep[f"{k}_bits_per_image"] = rep[k] * num_pixels
   rep["common_fraction"] = rep["R0"] / rep["Rt"] if rep["Rt"] > 0 else 0.0
   rep.update(summary)
-  num = len(next(iter(latents.values())))
-  code = int(config.loss.code_images) or num
-  code = min(code, num)
+  code = len(next(iter(latents.values())))
   host = parallel.to_host(params)
   states = export_states(config, host)
   coded, decoded = code_split(config, states, latents, est_bits, ctx.workdir, code)
@@ -208,24 +258,24 @@ def run(params, model_state, ctx) -> dict:
   if jax.process_index() == 0:  # what `launch/codec.py` needs, and the latents the evaluation used
     gw_files.save_coder(ctx.workdir, config.model.codec, states, host, config)
     np.savez(os.path.join(ctx.workdir, "latents.npz"), **decoded)
-  dec = _predict(config, params, decoded, {k: v[:code] for k, v in arrays.items() if k not in ("x", "image")})
-  est_same = _predict(config, params, {k: v[:code] for k, v in latents.items()},
-                      {k: v[:code] for k, v in arrays.items() if k not in ("x", "image")})
+  dec = _predict(config, params, model_state, decoded, targets)
+  est_same = _predict(config, params, model_state, latents, targets)
   for k, v in dec.items():
     rep[f"decoded_{k}"] = v
     rep[f"estimated_path_{k}"] = est_same[k]
   if jax.process_index() == 0:
     with open(os.path.join(ctx.workdir, "gray_wyner_report.json"), "w") as f:
       json.dump(rep, f, indent=1)
-    metric = (f"acc digit {rep['acc_digit']:.3f}, colour {rep['acc_colour']:.3f}" if task == "coloured_digits"
-              else f"RMSE {rep['rmse_1']:.3f} + {rep['rmse_2']:.3f}")
+    metric = {"coloured_digits": lambda: f"acc digit {rep['acc_digit']:.3f}, colour {rep['acc_colour']:.3f}",
+              "cityscapes": lambda: f"mIoU {rep['miou']:.3f}, RMSE {rep['rmse_px']:.2f} px",
+              "synthetic": lambda: f"RMSE {rep['rmse_1']:.3f} + {rep['rmse_2']:.3f}"}[task]()
     _plot(os.path.join(ctx.workdir, "rates.png"), rep,
           f"{config.model.codec}, η={config.loss.eta:g}, β={config.loss.beta:g}: {metric}")
-    _print(rep)
+    _print(rep, metric)
   return rep
 
 
-def _print(rep: dict) -> None:
+def _print(rep: dict, metric: str) -> None:
   print(f"Gray-Wyner {rep['codec']} on {rep['task']} ({rep['split']}), η = {rep['eta']:g}, β = {rep['beta']:g}; "
         f"rates in {rep['rate_unit']}")
   print("  " + "  ".join(f"{k} {rep[k]:.4f}" for k in ("R0", "R1", "R2", "Rt", "Rr"))
@@ -234,4 +284,4 @@ def _print(rep: dict) -> None:
     print(f"  stream {s:9s}: coded {rep[f'coded_bits/{s}']:.1f} bits/image (latent words "
           f"{rep[f'latent_bits/{s}']:.1f}), estimated {rep[f'estimated_bits/{s}']:.1f}, integer-model ideal "
           f"{rep[f'ideal_bits/{s}']:.1f}; within tolerance {rep[f'coded_within_tolerance/{s}']}")
-  print(f"  {rep['coded_images']} files, decoded latents exact: {rep['decoded_latents_exact']}")
+  print(f"  {metric}; {rep['coded_images']} files, decoded latents exact: {rep['decoded_latents_exact']}")
