@@ -29,7 +29,7 @@ from absl import app, flags
 
 import common
 from lossyless_jax import config as config_lib
-from lossyless_jax.evaluation import gray_wyner_rd, rd_curves
+from lossyless_jax.evaluation import gray_wyner_rd, infomax_sweep, rd_curves
 
 _CONFIG = flags.DEFINE_multi_string("config", None, "Config file(s) configs/<name>.py[:arg]; repeat or comma-separate.")
 _VALUES = flags.DEFINE_list("values", None, "Values of --field to sweep, e.g. 0.01,0.1,1.")
@@ -167,9 +167,10 @@ def table(summary: dict) -> str:
 def gray_wyner_summary(reports: list[dict], workdir: str, theory=None) -> dict:
   """BD-rates of every codec against every other (Rt and Rr) and the Rt / Rr plot."""
   curves = gray_wyner_rd.curves(reports)
+  cityscapes = all("miou" in r for r in reports)
   out = {"codecs": sorted(curves), "rd_curve": gray_wyner_rd.plot(
     os.path.join(workdir, "rd_curve.png"), curves, rate_unit=reports[0].get("rate_unit", "bits per pixel"),
-    theory=theory)}
+    theory=theory, uncompressed=gray_wyner_rd.CITYSCAPES_UNCOMPRESSED if cityscapes else None)}
   for anchor in curves:
     for rate in ("Rt", "Rr"):
       out[f"bd_rate_{rate}_vs_{anchor}"] = gray_wyner_rd.bd_rates(curves, anchor, rate)
@@ -203,6 +204,7 @@ def sweep(paths: list[str], values: list[str], field: str, seeds: list[int], wor
   # seed-major, then value, then config: an interrupted sweep holds comparable curves
   jobs = [(p, n, v, s) for s in seeds for v in values for p, n in zip(paths, names)]
   rows, gw_reports, theory = [], [], None
+  infomax_rows = []  # noise-injected DIM runs (reports with capacity_nats)
   bar = tqdm(jobs, unit="run", dynamic_ncols=True, file=sys.stdout)
   for path, name, value, seed in bar:
     bar.set_postfix_str(f"{name} {field}={value} seed={seed}")
@@ -216,6 +218,9 @@ def sweep(paths: list[str], values: list[str], field: str, seeds: list[int], wor
                    **{k: float(report[k]) for k in gray_wyner_rd.RATE_KEYS}})
       theory = theory if theory is not None else _gray_wyner_theory(config)
       continue
+    if "capacity_nats" in report:
+      infomax_rows.append(infomax_sweep.row(report, seed, run_dir))
+      continue
     distortion, is_mse = _distortion(report, run_dir)
     rows.append({"config": name, "value": value, "seed": seed, "workdir": run_dir,
                  "rate_bits": float(report["bits_per_image_estimated"]),
@@ -223,6 +228,12 @@ def sweep(paths: list[str], values: list[str], field: str, seeds: list[int], wor
                  "distortion": distortion, "distortion_is_mse": is_mse,
                  "accuracy": report.get("probe_accuracy"), "ring_score": report.get("ring_score")})
   bar.close()
+  if infomax_rows:
+    if len(infomax_rows) != len(jobs):
+      raise ValueError("a sweep mixes noise-injected DIM and other runs; sweep them separately")
+    result = infomax_sweep.write(infomax_rows, workdir, field=field, values=values, seeds=seeds)
+    print(infomax_sweep.table(result["summary"]), flush=True)
+    return result
   if gw_reports:
     if len(gw_reports) != len(rows):
       raise ValueError("a sweep mixes Gray-Wyner and other runs; sweep them separately")

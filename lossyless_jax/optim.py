@@ -9,7 +9,7 @@ from lossyless_jax.config import ConfigError
 from lossyless_jax.entropy.factorized import optimizer_labels as default_labels  # quantiles -> 'aux'
 
 SCHEDULE_KINDS = ("constant", "linear", "exponential", "cosine", "step", "multistep")
-OPTIMIZERS = ("adam", "adamw", "sgd")
+OPTIMIZERS = ("adam", "adamw", "sgd", "lars")
 
 
 def make_schedule(c, num_steps: int, where: str = "schedule") -> optax.Schedule:
@@ -46,6 +46,38 @@ def make_schedule(c, num_steps: int, where: str = "schedule") -> optax.Schedule:
   return optax.join_schedules([warmup, main], [warm])
 
 
+def kernel_mask(params):
+  """True for arrays with more than one axis (kernels); biases and batch-norm parameters get neither
+  LARS's trust ratio nor its weight decay (the customary exclusion)."""
+  return jax.tree_util.tree_map(lambda p: jnp.ndim(p) > 1, params)
+
+
+def scale_by_lars(trust_coefficient: float, weight_decay: float, clip: bool, learning_rate: optax.Schedule,
+                  eps: float = 0.0) -> optax.GradientTransformation:
+  """LARS (You, Gitman, Ginsburg 2017), with LARC's clipping: per kernel ``w`` with gradient ``g``,
+  ``g̃ = r (g + λw)`` with ``r = τ‖w‖ / (‖g‖ + λ‖w‖ + eps)``, clipped to ``min(r / η_t, 1)``; ``r = 1``
+  where ``‖w‖`` or ``‖g‖`` is 0; other arrays pass unchanged. SGD with momentum follows it."""
+  def init(params):
+    del params
+    return optax.ScaleByScheduleState(count=jnp.zeros([], jnp.int32))
+
+  def update(updates, state, params):
+    lr = learning_rate(state.count)
+    mask = kernel_mask(params)
+
+    def leaf(g, w, m):
+      if not m:
+        return g
+      wn, gn = jnp.linalg.norm(w), jnp.linalg.norm(g)
+      r = trust_coefficient * wn / (gn + weight_decay * wn + eps)
+      if clip:
+        r = jnp.minimum(r / lr, 1.0)
+      r = jnp.where((wn > 0) & (gn > 0), r, 1.0)
+      return (r * (g + weight_decay * w)).astype(g.dtype)
+    return jax.tree_util.tree_map(leaf, updates, params, mask), optax.ScaleByScheduleState(count=state.count + 1)
+  return optax.GradientTransformation(init, update)
+
+
 def _base_optimizer(c, num_steps: int, where: str) -> optax.GradientTransformation:
   if c.name not in OPTIMIZERS:
     raise ConfigError(f"config.{where}.name: {c.name!r}; expected one of {', '.join(OPTIMIZERS)}")
@@ -54,6 +86,9 @@ def _base_optimizer(c, num_steps: int, where: str) -> optax.GradientTransformati
     opt = optax.adam(lr, b1=c.b1, b2=c.b2, eps=c.eps)
   elif c.name == "adamw":
     opt = optax.adamw(lr, b1=c.b1, b2=c.b2, eps=c.eps, weight_decay=c.weight_decay)
+  elif c.name == "lars":
+    opt = optax.chain(scale_by_lars(float(c.trust_coefficient), float(c.weight_decay), bool(c.lars_clip), lr),
+                      optax.sgd(lr, momentum=c.momentum or None, nesterov=c.nesterov))
   else:
     opt = optax.sgd(lr, momentum=c.momentum or None, nesterov=c.nesterov)
   if c.clip_norm is not None:

@@ -77,3 +77,49 @@ def test_coefficients_are_jittable():
   c.beta = config_lib.schedule_config(value=0.1, warmup_steps=10)
   fn = jax.jit(optim.make_coefficients(c, 100))
   assert float(fn(5)["beta"]) == pytest.approx(0.05)
+
+
+def _lars_loss(p, x):
+  return jnp.sum(jnp.tanh(x @ p["w"] + p["b"]) ** 2)
+
+
+def _lars_params(seed=0):
+  rng = np.random.default_rng(seed)
+  return ({"w": jnp.asarray(rng.normal(size=(3, 4)), jnp.float32), "b": jnp.asarray(rng.normal(size=4), jnp.float32)},
+          jnp.asarray(rng.normal(size=(8, 3)), jnp.float32))
+
+
+def test_lars_equals_optax_lars_without_weight_decay_and_clipping():
+  """optax normalises by ‖g + λw‖, LARS / LARC by ‖g‖ + λ‖w‖: the two agree at λ = 0."""
+  params, x = _lars_params()
+  c = config_lib.optimizer_config(name="lars", trust_coefficient=0.02, momentum=0.9)
+  c.lr.value = 0.1
+  tx = optim._base_optimizer(c, 10, "optim")
+  mask = optim.kernel_mask(params)
+  ref = optax.lars(0.1, weight_decay=0.0, weight_decay_mask=mask, trust_coefficient=0.02, trust_ratio_mask=mask,
+                   momentum=0.9)
+  p, q, s, t = params, params, tx.init(params), ref.init(params)
+  for _ in range(5):
+    u, s = tx.update(jax.grad(_lars_loss)(p, x), s, p)
+    p = optax.apply_updates(p, u)
+    v, t = ref.update(jax.grad(_lars_loss)(q, x), t, q)
+    q = optax.apply_updates(q, v)
+  for k in params:
+    np.testing.assert_allclose(np.asarray(p[k]), np.asarray(q[k]), rtol=1e-5, atol=1e-7)
+  assert not np.allclose(np.asarray(p["w"]), np.asarray(params["w"]))
+
+
+def test_lars_ratio_weight_decay_and_clipping():
+  w = jnp.asarray([[3.0, 4.0]])  # ‖w‖ = 5
+  g = jnp.asarray([[0.0, 2.0]])  # ‖g‖ = 2
+  lr = lambda step: 0.1
+  out, _ = optim.scale_by_lars(0.5, 0.1, False, lr).update({"w": g}, optim.scale_by_lars(0.5, 0.1, False, lr).init(None),
+                                                            {"w": w})
+  ratio = 0.5 * 5.0 / (2.0 + 0.1 * 5.0)
+  np.testing.assert_allclose(np.asarray(out["w"]), ratio * (np.asarray(g) + 0.1 * np.asarray(w)), rtol=1e-6)
+  tx = optim.scale_by_lars(0.5, 0.0, True, lr)  # LARC: min(r / η, 1) = min(1.25 / 0.1, 1) = 1
+  out, _ = tx.update({"w": g, "b": jnp.ones(2)}, tx.init(None), {"w": w, "b": jnp.ones(2)})
+  np.testing.assert_allclose(np.asarray(out["w"]), np.asarray(g))
+  np.testing.assert_array_equal(np.asarray(out["b"]), np.ones(2))  # biases pass unchanged
+  out, _ = tx.update({"w": g}, tx.init(None), {"w": jnp.zeros((1, 2))})  # ‖w‖ = 0: ratio 1
+  np.testing.assert_allclose(np.asarray(out["w"]), np.asarray(g))
