@@ -8,7 +8,7 @@ setuptools.setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=setuptools.find_packages(include=["lossyless_jax", "lossyless_jax.*"]),
-    python_requires=">=3.10",
+    python_requires=">=3.11",  # grain (the Cityscapes loader) needs 3.11
     install_requires=[
         "jax>=0.7,<0.13",
         "flax>=0.10,<0.13",
