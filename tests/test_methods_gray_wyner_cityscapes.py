@@ -11,7 +11,7 @@ import pytest
 from lossyless_jax import data as data_lib
 from lossyless_jax.entropy import streams
 from lossyless_jax.methods.gray_wyner import method as gw_method
-from lossyless_jax.nets import task_weights
+from lossyless_jax.nets import cityscapes_tasks, task_weights
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -96,7 +96,7 @@ def test_stage0_smoke_trains_what_it_should_and_writes_the_codec_configs_weights
   batch statistics stay bit-identical), depth changes the network too; the written
   `task_weights.msgpack` is what the codec config loads as that frozen network."""
   from lossyless_jax.methods.gray_wyner import cityscapes as gw_cityscapes
-  mod = gw_cityscapes.modules(True)[0 if task == "segmentation" else 1]
+  mod = cityscapes_tasks.network(task, True)
   x = jnp.zeros((1, 64, 128, 3))
   init = mod.init(jax.random.PRNGKey(3), x, train=False)
   init_file = str(tmp_path / "init.msgpack")
@@ -121,7 +121,7 @@ def test_stage0_smoke_trains_what_it_should_and_writes_the_codec_configs_weights
   config = _config("gray_wyner_cityscapes.py", "smoke", **{"data.data_dir": str(data_dir), "tasks.random_init": False,
                                                            f"tasks.{task}_weights": rep["weights"]})
   other = "depth" if task == "segmentation" else "segmentation"
-  other_mod = gw_cityscapes.modules(True)[0 if other == "segmentation" else 1]
+  other_mod = cityscapes_tasks.network(other, True)
   other_file = str(tmp_path / "other.msgpack")
   task_weights.save(other_file, other_mod.init(jax.random.PRNGKey(4), x, train=False))
   config.tasks[f"{other}_weights"] = other_file

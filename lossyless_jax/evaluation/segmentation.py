@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["iou_per_class", "mean_iou", "macro_accuracy", "pixel_accuracy"]
+__all__ = ["iou_per_class", "mean_iou", "macro_accuracy", "pixel_accuracy", "scores"]
 
 
 def _check(confusion) -> np.ndarray:
@@ -43,6 +43,11 @@ def macro_accuracy(confusion) -> float:
   if not present.any():
     return float("nan")
   return float(np.mean(np.diag(c)[present] / support[present]))
+
+
+def scores(confusion) -> dict:
+  """``{"miou", "acc_macro"}`` of a split's confusion matrix (the report fields)."""
+  return {"miou": mean_iou(confusion), "acc_macro": macro_accuracy(confusion)}
 
 
 def pixel_accuracy(confusion) -> float:

@@ -21,8 +21,8 @@ IGNORE_INDEX = 19
 CE_WEIGHT = 19.0  # §4.3: 19·CE
 DISPARITY_SCALE = 128.0  # §4.3: 128·√(masked MSE), the RMSE in disparity pixels
 
-__all__ = ["NUM_CLASSES", "IGNORE_INDEX", "pixel_cross_entropy", "segmentation_loss", "masked_squared_error",
-           "depth_loss", "confusion_counts", "per_image"]
+__all__ = ["NUM_CLASSES", "IGNORE_INDEX", "pixel_cross_entropy", "segmentation_loss", "segmentation_per_image",
+           "masked_squared_error", "depth_loss", "rmse_per_image", "confusion_counts", "per_image"]
 
 
 def pixel_cross_entropy(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -39,6 +39,13 @@ def segmentation_loss(logits: jax.Array, labels: jax.Array) -> jax.Array:
   """``19·CE`` averaged over the non-ignored pixels of the whole batch (0 if there are none)."""
   ce, v = pixel_cross_entropy(logits, labels)
   return CE_WEIGHT * jnp.sum(ce) / jnp.maximum(jnp.sum(v), 1.0)
+
+
+def segmentation_per_image(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """Per image, ``19·CE`` over its non-ignored pixels (0 for an image without one)."""
+  ce, v = pixel_cross_entropy(logits, labels)
+  axes = tuple(range(1, ce.ndim))
+  return CE_WEIGHT * jnp.sum(ce, axis=axes) / jnp.maximum(jnp.sum(v, axis=axes), 1.0)
 
 
 def masked_squared_error(pred: jax.Array, target: jax.Array, mask: jax.Array) -> jax.Array:
@@ -59,6 +66,11 @@ def depth_loss(pred: jax.Array, target: jax.Array, mask: jax.Array) -> jax.Array
   return DISPARITY_SCALE * _sqrt(jnp.mean(masked_squared_error(pred, target, mask)))
 
 
+def rmse_per_image(pred: jax.Array, target: jax.Array, mask: jax.Array) -> jax.Array:
+  """Per image, the masked disparity RMSE in pixels, ``128·sqrt(masked MSE)``."""
+  return DISPARITY_SCALE * _sqrt(masked_squared_error(pred, target, mask))
+
+
 def confusion_counts(logits: jax.Array, labels: jax.Array) -> jax.Array:
   """``(B, 19, 19)`` counts, rows the true class and columns the argmax prediction; ignored
   pixels are not counted."""
@@ -76,8 +88,6 @@ def per_image(logits: jax.Array, labels: jax.Array, disparity_pred: jax.Array, d
               disparity_mask: jax.Array) -> dict:
   """Per image: ``d1`` (19·CE over its valid pixels), ``d2`` and ``rmse_px`` (its masked disparity
   RMSE in pixels) and ``confusion`` (19×19 counts)."""
-  ce, v = pixel_cross_entropy(logits, labels)
-  axes = tuple(range(1, ce.ndim))
-  d1 = CE_WEIGHT * jnp.sum(ce, axis=axes) / jnp.maximum(jnp.sum(v, axis=axes), 1.0)
-  rmse = DISPARITY_SCALE * _sqrt(masked_squared_error(disparity_pred, disparity, disparity_mask))
+  d1 = segmentation_per_image(logits, labels)
+  rmse = rmse_per_image(disparity_pred, disparity, disparity_mask)
   return {"d1": d1, "d2": rmse, "rmse_px": rmse, "confusion": confusion_counts(logits, labels)}

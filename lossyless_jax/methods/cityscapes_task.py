@@ -78,19 +78,14 @@ def validate(config) -> None:
   config_lib.check_fields(config.model, dict(task=one_of(*TASKS)), "model")
   path = config.tasks.init_weights
   if path and not os.path.isfile(path):
-    from lossyless_jax.methods.gray_wyner import cityscapes as gw_cityscapes
+    from lossyless_jax.nets import cityscapes_tasks, task_weights
     raise errors.WeightsError(f"config.tasks.init_weights: {path!r}: no such file; produce it with: "
-                              + gw_cityscapes.producing_command(config.model.task).split(" && ")[0])
-
-
-@functools.lru_cache(maxsize=None)
-def module(task: str, tiny: bool):
-  from lossyless_jax.nets import cityscapes_tasks
-  return cityscapes_tasks.SegmentationTask(tiny=tiny) if task == "segmentation" else cityscapes_tasks.DepthTask(tiny=tiny)
+                              + task_weights.conversion_command(cityscapes_tasks.network(config.model.task), path))
 
 
 def _module(config):
-  return module(config.model.task, bool(config.tasks.tiny))
+  from lossyless_jax.nets import cityscapes_tasks
+  return cityscapes_tasks.network(config.model.task, bool(config.tasks.tiny))
 
 
 def _split(task: str, variables: dict) -> tuple[dict, dict]:
@@ -144,18 +139,16 @@ def loss(params, model_state, batch, rng, ctx):
 
 @functools.lru_cache(maxsize=None)
 def _per_image_fn(task: str, tiny: bool):
-  mod = module(task, tiny)
+  from lossyless_jax.nets import cityscapes_tasks
+  mod = cityscapes_tasks.network(task, tiny)
 
   @jax.jit
   def fn(variables, batch):
     out = mod.apply(variables, batch["image"], train=False)
     if task == "segmentation":
-      ce, v = cs_loss.pixel_cross_entropy(out, batch["label"])
-      axes = tuple(range(1, ce.ndim))
-      d = cs_loss.CE_WEIGHT * jnp.sum(ce, axes) / jnp.maximum(jnp.sum(v, axes), 1.0)
-      return {"loss": d, "confusion": cs_loss.confusion_counts(out, batch["label"])}
-    mse = cs_loss.masked_squared_error(out, batch["disparity"], batch["disparity_mask"])
-    rmse = cs_loss.DISPARITY_SCALE * jnp.sqrt(mse)
+      return {"loss": cs_loss.segmentation_per_image(out, batch["label"]),
+              "confusion": cs_loss.confusion_counts(out, batch["label"])}
+    rmse = cs_loss.rmse_per_image(out, batch["disparity"], batch["disparity_mask"])
     return {"loss": rmse, "rmse_px": rmse}
   return fn
 
@@ -174,7 +167,7 @@ def evaluate(params, model_state, batches, ctx):
     count += float(mask.sum())
   result = {k: float(v / count) for k, v in sums.items() if k != "confusion"}
   if "confusion" in sums:
-    result.update(miou=segmentation.mean_iou(sums["confusion"]), acc_macro=segmentation.macro_accuracy(sums["confusion"]))
+    result.update(segmentation.scores(sums["confusion"]))
   result["examples"] = count
   return result
 

@@ -52,7 +52,7 @@ import numpy as np
 
 from lossyless_jax import config as config_lib
 from lossyless_jax import data as data_lib
-from lossyless_jax import methods, optim, parallel
+from lossyless_jax import methods, parallel
 from lossyless_jax.config import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, each, one_of
 from lossyless_jax.data import augment as augment_lib
 from lossyless_jax.evaluation import normality

@@ -19,6 +19,8 @@ milliseconds); the defaults are the architectures converted PyTorch weights load
 """
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 
@@ -26,7 +28,7 @@ from lossyless_jax.nets.deeplab import DeepLabV3Plus
 from lossyless_jax.nets.gray_wyner import DownSample, UpSample
 from lossyless_jax.nets.lraspp import LRASPP
 
-__all__ = ["SegmentationTask", "DepthTask", "NUM_CLASSES"]
+__all__ = ["SegmentationTask", "DepthTask", "NUM_CLASSES", "TASKS", "network"]
 
 NUM_CLASSES = 19  # Cityscapes train ids
 
@@ -67,3 +69,12 @@ class DepthTask(nn.Module):
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     _check_input(x, type(self).__name__)
     return self.up(self.net(self.down(x), train))[..., 0]
+
+
+TASKS = {"segmentation": SegmentationTask, "depth": DepthTask}
+
+
+@functools.lru_cache(maxsize=None)
+def network(task: str, tiny: bool = False) -> nn.Module:
+  """The wrapped network of ``task`` (``segmentation`` | ``depth``), one instance per ``(task, tiny)``."""
+  return TASKS[task](tiny=tiny)

@@ -35,11 +35,12 @@ def tasks_section() -> ml_collections.ConfigDict:
 
 
 def producing_command(task: str) -> str:
-  """The commands that produce the weights file of ``task`` (converter, then stage-0 pretraining)."""
-  kind, src = (("deeplabv3plus_mobilenet", "deeplabv3plus_mobilenet_cityscapes_os16.pth") if task == "segmentation"
-               else ("mobilenet_v3_large_imagenet", "mobilenet_v3_large-8738ca79.pth"))
-  return (f"python tools/convert_torch_weights.py --kind {kind} --input {src} --output {task}_init.msgpack && "
-          f"python launch/main.py --config={STAGE0[task]} --config.tasks.init_weights={task}_init.msgpack "
+  """The commands that produce the weights file of ``task``: the converter (`nets.task_weights`),
+  then the stage-0 pretraining."""
+  from lossyless_jax.nets import cityscapes_tasks, task_weights
+  init = f"{task}_init.msgpack"
+  return (f"{task_weights.conversion_command(cityscapes_tasks.network(task), init)}; then "
+          f"python launch/main.py --config={STAGE0[task]} --config.tasks.init_weights={init} "
           f"--workdir=runs/{task}  (writes runs/{task}/task_weights.msgpack)")
 
 
@@ -70,17 +71,11 @@ def check(config) -> None:
     raise kind("the Cityscapes Gray-Wyner run cannot start:\n  " + "\n  ".join(problems))
 
 
-@functools.lru_cache(maxsize=None)
-def modules(tiny: bool):
-  """``(segmentation, depth)`` task modules."""
-  from lossyless_jax.nets import cityscapes_tasks
-  return cityscapes_tasks.SegmentationTask(tiny=tiny), cityscapes_tasks.DepthTask(tiny=tiny)
-
-
 def init_state(config, rng, x: jax.Array) -> dict:
   """The frozen task networks' variables, from ``config.tasks`` files (or random, ``random_init``)."""
-  from lossyless_jax.nets import task_weights
-  seg, dep = modules(bool(config.tasks.tiny))
+  from lossyless_jax.nets import cityscapes_tasks, task_weights
+  tiny = bool(config.tasks.tiny)
+  seg, dep = cityscapes_tasks.network("segmentation", tiny), cityscapes_tasks.network("depth", tiny)
   if config.tasks.random_init:
     from lossyless_jax import methods
     r1, r2 = jax.random.split(rng)
@@ -92,10 +87,11 @@ def init_state(config, rng, x: jax.Array) -> dict:
 
 def predict(config, model_state: dict, recons) -> tuple[jax.Array, jax.Array]:
   """``(segmentation logits (B,H,W,19), disparity (B,H,W))`` of the frozen nets on ``(X̂1, X̂2)``."""
-  seg, dep = modules(bool(config.tasks.tiny))
+  from lossyless_jax.nets import cityscapes_tasks
+  tiny = bool(config.tasks.tiny)
   x1, x2 = recons
-  logits = seg.apply(model_state["segmentation"], x1, train=False)
-  return logits, dep.apply(model_state["depth"], x2, train=False)
+  logits = cityscapes_tasks.network("segmentation", tiny).apply(model_state["segmentation"], x1, train=False)
+  return logits, cityscapes_tasks.network("depth", tiny).apply(model_state["depth"], x2, train=False)
 
 
 def per_image(outputs, batch) -> tuple[jax.Array, jax.Array, dict]:

@@ -271,7 +271,7 @@ def summarize(config, sums: dict, count: float, num_pixels: int) -> dict:
   q1, q2 = float(mean["d1"]), float(mean["d2"])
   if task == "cityscapes":  # §4.3: the validation objective reads 1/mIoU and the disparity RMSE
     from lossyless_jax.evaluation import segmentation
-    out.update(miou=segmentation.mean_iou(sums["confusion"]), acc_macro=segmentation.macro_accuracy(sums["confusion"]))
+    out.update(segmentation.scores(sums["confusion"]))
     q1 = out["miou"]
   out.update(bpp_scaled=bpp_scaled, d1=float(mean["d1"]), d2=float(mean["d2"]),
              rate_distortion=float(gw_loss.validation_objective(bpp_scaled, q1, q2,

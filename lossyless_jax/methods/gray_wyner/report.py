@@ -168,7 +168,7 @@ def _predict(config, params, model_state, latents: dict, targets: dict) -> dict:
   out = {k: v / n for k, v in sums.items() if k != "confusion"}
   if "confusion" in sums:
     from lossyless_jax.evaluation import segmentation
-    out.update(miou=segmentation.mean_iou(sums["confusion"]), acc_macro=segmentation.macro_accuracy(sums["confusion"]))
+    out.update(segmentation.scores(sums["confusion"]))
   return out
 
 
