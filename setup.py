@@ -36,5 +36,7 @@ setuptools.setup(
                  "pingouin>=0.7,<0.8"],  # the Henze–Zirkler test is checked against pingouin
         # weight converters (tools/convert_torch_weights.py) and the PyTorch parity tests
         "torch": ["torch>=2.14,<2.15", "torchvision>=0.29,<0.30"],
+        # launch/sweep.py --executor=slurm (job arrays, requeue on pre-emption)
+        "sweep": ["submitit>=1.5.4,<1.6"],
     },
 )

@@ -23,3 +23,9 @@ def get_config(arg: str = ""):
   c.loss.init_temperature, c.loss.min_temperature = 0.07, 0.01
   c.loss.effective_batch_size = 0
   return c
+
+
+def get_sweep(arg: str = ""):
+  """Fig. 5 left (App. E.1): λ ∈ {1e-5, …, 1000} on the rate × 5 seeds."""
+  lambdas = (1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1000.0)
+  return [{"coefs.rate.value": lam, "seed": s, "data.seed": s} for lam in lambdas for s in range(5)]

@@ -56,3 +56,8 @@ def get_config(arg: str = ""):
     ev.chunk = 1000
     ev.cells_mesh = 100
   return c
+
+
+def get_sweep(arg: str = ""):
+  """Fig. 5 left (App. E.1): λ ∈ `SWEEP_LAMBDAS` on the rate × 5 seeds."""
+  return [{"coefs.rate.value": lam, "seed": s, "data.seed": s} for lam in SWEEP_LAMBDAS for s in range(5)]

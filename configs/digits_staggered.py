@@ -38,3 +38,8 @@ def get_config(arg: str = ""):
   c.model.eval.classical = ()
   c.model.eval.uncompressed = False
   return c
+
+
+def get_sweep(arg: str = ""):
+  """§2.6 / Table 3's EB⁻, EB, EB⁺: λ ∈ {1e-2, 5e-2, 1e-1} on the rate."""
+  return [{"coefs.rate.value": lam} for lam in (1e-2, 5e-2, 1e-1)]

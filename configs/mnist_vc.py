@@ -15,3 +15,9 @@ def get_config(arg: str = ""):
   c = config_lib.load("configs/mnist_vic.py" + (f":{arg}" if arg else ""))
   defaults.switch_method(c, "vc")  # distortion factor 0.5
   return c
+
+
+def get_sweep(arg: str = ""):
+  """Fig. 6a (App. E.3): λ ∈ {0.001, 0.01, 0.03, 0.1, 0.3, 1, 3, 10, 100} on the rate × 3 seeds (the authors' code)."""
+  lambdas = (0.001, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0)
+  return [{"coefs.rate.value": lam, "seed": s, "data.seed": s} for lam in lambdas for s in range(3)]

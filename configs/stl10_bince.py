@@ -33,3 +33,8 @@ def get_config(arg: str = ""):
   if arg.endswith("mock"):
     defaults.mock(c)
   return c
+
+
+def get_sweep(arg: str = ""):
+  """Table 1's λ range [1e-5, 100] (the paper samples it log-uniformly) on a decade grid."""
+  return [{"coefs.rate.value": lam} for lam in (1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)]

@@ -1,56 +1,68 @@
-"""λ sweep: `python launch/sweep.py --config=C.py[:arg] --values=V1,V2 [--field=F] [--seeds=0,1] --workdir=DIR`.
+"""Sweeps: `python launch/sweep.py --config=C.py[:arg] [--values=V1,V2 [--field=F]] [--seeds=0,1] --workdir=DIR
+[--executor=local|slurm|tpu_vm] [--dry_run]`.
 
-Runs `train.train_and_eval` for every config × value × seed into
-`DIR/<field>=<value>/seed=<s>` (`DIR/<config name>/<field>=<value>/seed=<s>` with several configs:
-`--config` repeated or a comma list); finished runs are resumed (their stored report is read
-back). Then writes `DIR/sweep.json` (one row per run: rate, coded bits, distortion, accuracy; per
-config the AURD mean ± standard error over seeds, `evaluation.rd_curves.aurd_over_seeds`) and
-`DIR/rd_curve.png` (configs overlaid), and prints a table with each config's AURD.
+The runs (`lossyless_jax.sweeps.enumerate_runs`, the same for every executor): without --values, the
+config's `get_sweep(arg)` grid (the paper's table); with --values, every value of --field (λ on the
+rate by default); each crossed with --seeds where the grid sets no seed, over every --config (repeat
+it or comma-separate). Run workdirs derive from the overrides:
+`DIR/[<config name>/]<field>=<value>[,...]/seed=<s>`; `DIR/runs.jsonl` lists them. A re-run skips
+finished runs (report.json present) and resumes interrupted ones from their checkpoints.
 
-Axes of the RD curve (paper Sec. 5.1, App. E.1/E.3): rate = estimated bits −log2 q(ẑ) per example;
-distortion = the report's `distortion` (converted with `0.5·log2(2πe·MSE)` when the report says
-`distortion_is_mse`, as the authors' code does for Banana), else the probe error `1 − probe_accuracy`.
-With several configs, `aurd_common` also integrates every curve over the distortion interval that
-all of them cover (not in the paper; it removes the effect of different spans).
+Executors:
+- `local` (default): `--workers` processes at a time, each running `launch/main.py` for one run
+  (output in `<run>/sweep.log`); then writes the summary: `DIR/sweep.json` and `DIR/rd_curve.png`
+  (AURD per config, mean ± s.e. over seeds; Gray-Wyner BD-rates and the Rt / Rr panels) or
+  `DIR/infomax_sweep.{json,png}` (`lossyless_jax.evaluation.sweep_report`). `--workers=0` trains
+  in this process, one run after the other.
+- `slurm`: one submitit job array, one element per run, requeued on pre-emption and time-out
+  (`--slurm_*` flags; `--slurm_cluster=local` runs the array with submitit's local executor).
+  `--dry_run` prints the sbatch script and the runs.
+- `tpu_vm`: `gcloud compute tpus tpu-vm ssh NAME --zone=Z --worker=all --command=...` per run, on
+  `--tpu=NAME` (every host of the slice runs it, joined by `jax.distributed`) or spread over
+  `--tpu=A,B,...` (many single-host runs); written to `DIR/tpu_vm.sh` (`./<name>/tpu_vm.sh` for a
+  `gs://.../<name>` DIR) and run. `--dry_run` prints it.
 
-Gray-Wyner runs (reports with `Rt`, Gray-Wyner paper §4): rows hold `R0, R1, R2, Rt, Rr` and the
-distortion `D1 + D2` (`evaluation.gray_wyner_rd`); `sweep.json` gets the BD-rates of every codec's
-`Rt` and `Rr` against each other codec present (the paper's anchors: Joint for `Rt`, Independent for
-`Rr`), and `rd_curve.png` the Rt / Rr panels, with the theoretical Joint and Independent curves for
-the synthetic source. A Gray-Wyner sweep over codecs lists one config per codec:
+`launch/report.py DIR` turns any sweep's finished runs into the tables and the papers' plots.
+A Gray-Wyner sweep over codecs lists one config per codec:
 `--config=configs/gray_wyner_synthetic.py:shared,1.5 --config=configs/gray_wyner_synthetic.py:joint`.
 """
-import json
 import os
-import sys
+import subprocess
 
-import numpy as np
 from absl import app, flags
 
 import common
 from lossyless_jax import config as config_lib
-from lossyless_jax.evaluation import gray_wyner_rd, infomax_sweep, rd_curves
+from lossyless_jax import sweeps
+from lossyless_jax.evaluation import sweep_report
 
 _CONFIG = flags.DEFINE_multi_string("config", None, "Config file(s) configs/<name>.py[:arg]; repeat or comma-separate.")
-_VALUES = flags.DEFINE_list("values", None, "Values of --field to sweep, e.g. 0.01,0.1,1.")
-_FIELD = flags.DEFINE_string("field", "coefs.rate.value", "Dotted config field to sweep (default λ on the rate).")
-_SEEDS = flags.DEFINE_list("seeds", ["0"], "Seeds (config.seed and config.data.seed).")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Sweep directory (runs, sweep.json, rd_curve.png).")
-flags.mark_flags_as_required(["config", "values", "workdir"])
+_VALUES = flags.DEFINE_list("values", None, "Values of --field to sweep, e.g. 0.01,0.1,1 (default: the config's get_sweep()).")
+_FIELD = flags.DEFINE_string("field", "coefs.rate.value", "Dotted config field that --values sets (default λ on the rate).")
+_SEEDS = flags.DEFINE_list("seeds", ["0"], "Seeds (config.seed and config.data.seed) for grid points that set none.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Sweep directory (runs, runs.jsonl, summary).")
+_EXECUTOR = flags.DEFINE_enum("executor", "local", list(sweeps.EXECUTORS), "Where the runs go.")
+_WORKERS = flags.DEFINE_integer("workers", 1, "local: runs at a time (0: serially in this process).")
+_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the runs (and the sbatch script / gcloud lines); run nothing.")
+_SLURM_CLUSTER = flags.DEFINE_enum("slurm_cluster", "slurm", ["slurm", "local", "auto"],
+                                   "slurm: submitit's cluster (local: its local executor; auto: slurm if sbatch exists).")
+_SLURM_PARTITION = flags.DEFINE_string("slurm_partition", None, "slurm: partition.")
+_SLURM_TIME = flags.DEFINE_integer("slurm_timeout_min", sweeps.SLURM_DEFAULTS["timeout_min"], "slurm: time limit of one element, minutes.")
+_SLURM_NODES = flags.DEFINE_integer("slurm_nodes", 1, "slurm: nodes per run (multi-node: jax.distributed detects SLURM).")
+_SLURM_TASKS = flags.DEFINE_integer("slurm_tasks_per_node", 1, "slurm: tasks (JAX processes) per node.")
+_SLURM_GPUS = flags.DEFINE_integer("slurm_gpus_per_node", None, "slurm: GPUs per node.")
+_SLURM_CPUS = flags.DEFINE_integer("slurm_cpus_per_task", sweeps.SLURM_DEFAULTS["cpus_per_task"], "slurm: CPUs per task.")
+_SLURM_PARALLEL = flags.DEFINE_integer("slurm_array_parallelism", sweeps.SLURM_DEFAULTS["slurm_array_parallelism"],
+                                       "slurm: array elements running at once.")
+_TPU = flags.DEFINE_list("tpu", None, "tpu_vm: TPU VM / pod slice name(s).")
+_ZONE = flags.DEFINE_string("zone", None, "tpu_vm: the slices' zone.")
+_TPU_PROJECT = flags.DEFINE_string("tpu_project", None, "tpu_vm: GCP project (default: gcloud's).")
+_TPU_REPO = flags.DEFINE_string("tpu_repo_dir", "~/lossyless_jax", "tpu_vm: the repository's path on the hosts.")
+_TPU_PYTHON = flags.DEFINE_string("tpu_python", "python3", "tpu_vm: the hosts' Python.")
+flags.mark_flags_as_required(["config", "workdir"])
 
-
-def _parse(text: str, old, field: str):
-  """`text` as the type of the field's current value `old`."""
-  if isinstance(old, bool):
-    if text.lower() not in ("true", "false", "1", "0"):
-      raise config_lib.ConfigError(f"--values: {text!r} is not a boolean (field {field})")
-    return text.lower() in ("true", "1")
-  kind = type(old) if isinstance(old, (int, float, str)) else float
-  try:
-    return kind(text)
-  except ValueError:
-    raise config_lib.ConfigError(f"--values: {text!r} is not a {kind.__name__} (field {field} is "
-                                 f"{old!r})") from None
+# the summaries live in lossyless_jax.evaluation.sweep_report (shared with launch/report.py)
+gray_wyner_summary, gray_wyner_table = sweep_report.gray_wyner_summary, sweep_report.gray_wyner_table
 
 
 def split_configs(items: list[str]) -> list[str]:
@@ -68,189 +80,45 @@ def split_configs(items: list[str]) -> list[str]:
 
 def run_config(path: str, field: str, value: str, seed: int):
   """The config of one run: `path` loaded as launch/main.py does, `field` = `value`, seeds = `seed`."""
-  config = common.load_config(path)
-  try:
-    config_lib.check_field(config, field)
-  except config_lib.ConfigError as e:
-    raise config_lib.ConfigError(f"--field: {path}: {e}") from None
-  node = config
-  for part in field.split("."):
-    node = node[part]
-  config.update_from_flattened_dict({field: _parse(value, node, field), "seed": seed, "data.seed": seed})
-  return config
+  (run,) = sweeps.enumerate_runs([path], "", field=field, values=[value], seeds=[seed])
+  return sweeps.build_config(run)
 
 
-def _distortion(report: dict, path: str):
-  """(distortion, is_mse) of one report (see module doc)."""
-  if "distortion" in report:
-    return float(report["distortion"]), bool(report.get("distortion_is_mse", False))
-  if "probe_accuracy" in report:
-    return 1.0 - float(report["probe_accuracy"]), False
-  raise KeyError(f"{path}: the report has neither 'distortion' nor 'probe_accuracy'")
-
-
-def _x(distortions, is_mse: bool) -> np.ndarray:
-  """The RD curve's x axis: 0.5·log2(2πe·MSE) bits for MSEs, else the distortion itself."""
-  d = np.asarray(distortions, np.float64)
-  return rd_curves.mse_to_bits(d) if is_mse else d
-
-
-def _curves(rows: list[dict], name: str) -> tuple[list[int], list]:
-  """Seeds of config `name` and, per seed, its curve (distortions, rates)."""
-  mine = [r for r in rows if r["config"] == name]
-  seeds = sorted({r["seed"] for r in mine})
-  return seeds, [([r["distortion"] for r in mine if r["seed"] == s], [r["rate_bits"] for r in mine if r["seed"] == s])
-                 for s in seeds]
-
-
-def summarize(rows: list[dict]) -> dict:
-  """Per config: AURD mean ± s.e. over seeds (one RD curve per seed); with several configs also
-  `aurd_common_*` over the distortion interval that every curve covers."""
-  kinds = {r["distortion_is_mse"] for r in rows}
-  if len(kinds) != 1:
-    raise ValueError("the runs' reports disagree on whether the distortion is an MSE; sweep them separately")
-  is_mse = kinds.pop()
-  curves = {name: _curves(rows, name) for name in dict.fromkeys(r["config"] for r in rows)}
-  xs = [_x(d, is_mse) for _, cs in curves.values() for d, _ in cs]
-  lo, hi = max(float(x.min()) for x in xs), min(float(x.max()) for x in xs)
-  out = {}
-  for name, (seeds, cs) in curves.items():
-    res = rd_curves.aurd_over_seeds(cs, distortion_is_mse=is_mse)
-    out[name] = {"aurd_mean": res["aurd_mean"], "aurd_sem": res["aurd_sem"],
-                 "aurd_per_seed": [float(a) for a in res["aurd_per_seed"]], "seeds": seeds}
-    if len(curves) > 1 and lo < hi:
-      res = rd_curves.aurd_over_seeds(cs, distortion_is_mse=is_mse, distortion_range=(lo, hi))
-      out[name].update(aurd_common_mean=res["aurd_mean"], aurd_common_sem=res["aurd_sem"], common_range=[lo, hi])
-  return out
-
-
-def plot(rows: list[dict], summary: dict, path: str) -> str:
-  """Rate vs distortion per config: mean over seeds per value (± s.e. bars), seeds faint."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  mse = rows[0]["distortion_is_mse"]
-  fig, ax = plt.subplots(figsize=(6, 4.5))
-  for i, name in enumerate(summary):
-    mine = [r for r in rows if r["config"] == name]
-    colour = f"C{i}"
-    for s in summary[name]["seeds"]:
-      seed_rows = sorted((r for r in mine if r["seed"] == s), key=lambda r: r["distortion"])
-      ax.plot(_x([r["distortion"] for r in seed_rows], mse), [r["rate_bits"] for r in seed_rows],
-              color=colour, alpha=0.25, lw=0.8)
-    values = list(dict.fromkeys(r["value"] for r in mine))
-    xs = [_x([r["distortion"] for r in mine if r["value"] == v], mse) for v in values]
-    ys = [np.array([r["rate_bits"] for r in mine if r["value"] == v]) for v in values]
-    sem = lambda a: a.std(ddof=1) / np.sqrt(len(a)) if len(a) > 1 else 0.0
-    res = summary[name]
-    ax.errorbar([x.mean() for x in xs], [y.mean() for y in ys], xerr=[sem(x) for x in xs],
-                yerr=[sem(y) for y in ys], color=colour, marker="o", ms=4, lw=1.5, capsize=2,
-                label=f"{name}: AURD {res['aurd_mean']:.3g} ± {res['aurd_sem']:.2g}")
-  ax.set_xlabel("distortion: 0.5·log2(2πe·MSE) [bits]" if mse else "distortion: probe error")
-  ax.set_ylabel("rate [bits] (estimated)")
-  ax.legend(fontsize=8)
-  ax.grid(alpha=0.3)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
-
-
-def table(summary: dict) -> str:
-  lines = [f"{'config':<24}{'AURD (mean ± s.e.)':>24}{'common-range AURD':>24}  seeds"]
-  for name, res in summary.items():
-    common = f"{res['aurd_common_mean']:.4g} ± {res['aurd_common_sem']:.2g}" if "aurd_common_mean" in res else "-"
-    lines.append(f"{name:<24}{res['aurd_mean']:>14.4g} ± {res['aurd_sem']:<7.2g}{common:>24}  {len(res['seeds'])}")
-  return "\n".join(lines)
-
-
-def gray_wyner_summary(reports: list[dict], workdir: str, theory=None) -> dict:
-  """BD-rates of every codec against every other (Rt and Rr) and the Rt / Rr plot."""
-  curves = gray_wyner_rd.curves(reports)
-  cityscapes = all("miou" in r for r in reports)
-  out = {"codecs": sorted(curves), "rd_curve": gray_wyner_rd.plot(
-    os.path.join(workdir, "rd_curve.png"), curves, rate_unit=reports[0].get("rate_unit", "bits per pixel"),
-    theory=theory, uncompressed=gray_wyner_rd.CITYSCAPES_UNCOMPRESSED if cityscapes else None)}
-  for anchor in curves:
-    for rate in ("Rt", "Rr"):
-      out[f"bd_rate_{rate}_vs_{anchor}"] = gray_wyner_rd.bd_rates(curves, anchor, rate)
-  return out
-
-
-def _gray_wyner_theory(config):
-  if config.data.name != "gray_wyner_synthetic":
+def summarize_runs(runs, workdir: str, **extra):
+  """The sweep's summary (`sweep_report.sweep_summary`) from the finished runs' workdirs."""
+  mine = {os.path.normpath(r.workdir) for r in runs}
+  entries = [e for e in sweep_report.collect([workdir]) if os.path.normpath(e.workdir) in mine]
+  kinds = {sweep_report.kind(e.report) for e in entries}
+  if not entries or not kinds <= {"rd", "gray_wyner", "infomax"}:
+    print(f"{len(entries)} finished runs; tables and plots: python launch/report.py {workdir}", flush=True)
     return None
-  from lossyless_jax.data import gray_wyner_synthetic
-  from lossyless_jax.evaluation import gray_wyner_theory
-  side = int(config.data.options.get("side", 64))
-  return gray_wyner_theory.theoretical_curves(gray_wyner_synthetic.source_of_side(side))
+  return sweep_report.sweep_summary(entries, workdir, log=lambda s: print(s, flush=True), **extra)
 
 
-def gray_wyner_table(summary: dict) -> str:
-  lines = []
-  for key, values in summary.items():
-    if key.startswith("bd_rate_") and values:
-      lines.append(f"{key:<28}" + "  ".join(f"{c} {v:+.1f}%" for c, v in sorted(values.items())))
-  return "\n".join(lines)
-
-
-def sweep(paths: list[str], values: list[str], field: str, seeds: list[int], workdir: str) -> dict:
-  """Runs (or resumes) the sweep and writes `sweep.json` and `rd_curve.png` in `workdir`."""
-  from tqdm.auto import tqdm
-  from lossyless_jax import train
-  names = [common.run_name(p) for p in paths]
-  if len(set(names)) != len(names):
-    raise config_lib.ConfigError(f"--config: two configs share a run name: {names}")
-  # seed-major, then value, then config: an interrupted sweep holds comparable curves
-  jobs = [(p, n, v, s) for s in seeds for v in values for p, n in zip(paths, names)]
-  rows, gw_reports, theory = [], [], None
-  infomax_rows = []  # noise-injected DIM runs (reports with capacity_nats)
-  bar = tqdm(jobs, unit="run", dynamic_ncols=True, file=sys.stdout)
-  for path, name, value, seed in bar:
-    bar.set_postfix_str(f"{name} {field}={value} seed={seed}")
-    run_dir = os.path.join(workdir, *([name] if len(paths) > 1 else []), f"{field}={value}", f"seed={seed}")
-    config = run_config(path, field, value, seed)
-    report = train.train_and_eval(config, run_dir)
-    if "Rt" in report:  # a Gray-Wyner run
-      gw_reports.append(report)
-      rows.append({"config": name, "value": value, "seed": seed, "workdir": run_dir, "codec": report["codec"],
-                   "distortion": gray_wyner_rd.distortion(report),
-                   **{k: float(report[k]) for k in gray_wyner_rd.RATE_KEYS}})
-      theory = theory if theory is not None else _gray_wyner_theory(config)
-      continue
-    if "capacity_nats" in report:
-      infomax_rows.append(infomax_sweep.row(report, seed, run_dir))
-      continue
-    distortion, is_mse = _distortion(report, run_dir)
-    rows.append({"config": name, "value": value, "seed": seed, "workdir": run_dir,
-                 "rate_bits": float(report["bits_per_image_estimated"]),
-                 "coded_bits": float(report["bits_per_image_coded"]),
-                 "distortion": distortion, "distortion_is_mse": is_mse,
-                 "accuracy": report.get("probe_accuracy"), "ring_score": report.get("ring_score")})
-  bar.close()
-  if infomax_rows:
-    if len(infomax_rows) != len(jobs):
-      raise ValueError("a sweep mixes noise-injected DIM and other runs; sweep them separately")
-    result = infomax_sweep.write(infomax_rows, workdir, field=field, values=values, seeds=seeds)
-    print(infomax_sweep.table(result["summary"]), flush=True)
-    return result
-  if gw_reports:
-    if len(gw_reports) != len(rows):
-      raise ValueError("a sweep mixes Gray-Wyner and other runs; sweep them separately")
-    summary = gray_wyner_summary(gw_reports, workdir, theory)
-    result = {"field": field, "values": values, "seeds": seeds, "gray_wyner": summary, "rows": rows,
-              "rd_curve": summary["rd_curve"]}
-    with open(os.path.join(workdir, "sweep.json"), "w") as f:
-      json.dump(result, f, indent=1)
-    print(gray_wyner_table(summary), flush=True)
-    return result
-  summary = summarize(rows)
-  result = {"field": field, "values": values, "seeds": seeds, "configs": summary, "rows": rows,
-            "rd_curve": plot(rows, summary, os.path.join(workdir, "rd_curve.png"))}
-  with open(os.path.join(workdir, "sweep.json"), "w") as f:
-    json.dump(result, f, indent=1)
-  print(table(summary), flush=True)
+def sweep(paths: list[str], values, field: str, seeds: list[int], workdir: str, workers: int = 0):
+  """Runs (or resumes) the sweep on this machine and writes its summary in `workdir`
+  (`workers=0`: in this process)."""
+  runs = sweeps.enumerate_runs(paths, workdir, field=field, values=values, seeds=seeds)
+  sweeps.write_manifest(runs, workdir)
+  log = lambda s: print(s, flush=True)
+  extra = dict(field=field if values is not None else None, values=values, seeds=seeds)
+  if workers == 0:
+    reports = sweeps.run_inprocess(runs, log)
+    entries = [sweep_report.Entry(r.name, r.point, r.seed, r.workdir, rep, sweeps.build_config(r).to_dict())
+               for r, rep in zip(runs, reports)]
+    return sweep_report.sweep_summary(entries, workdir, log=log, **extra)
+  failed = sweeps.run_local(runs, workers, log)
+  result = summarize_runs(runs, workdir, **extra)
+  if failed:
+    raise RuntimeError(f"{len(failed)} of {len(runs)} runs failed: " + ", ".join(
+      os.path.join(r.workdir, "sweep.log") for r in failed[:5]))
   return result
+
+
+def _print_runs(runs) -> None:
+  for i, run in enumerate(runs):
+    state = "finished" if sweeps.finished(run) else "to run"
+    print(f"[{i}] {state}: {' '.join(run.main_args())}")
 
 
 def main(argv):
@@ -262,12 +130,52 @@ def main(argv):
     seeds = [int(s) for s in _SEEDS.value]
   except ValueError:
     raise config_lib.ConfigError(f"--seeds: {','.join(_SEEDS.value)}; expected integers") from None
+  if _VALUES.value is None and flags.FLAGS["field"].present:
+    raise config_lib.ConfigError("--field needs --values (without them the config's get_sweep() gives the grid)")
+  workdir = _WORKDIR.value if "://" in _WORKDIR.value else os.path.abspath(_WORKDIR.value)
+  runs = sweeps.enumerate_runs(paths, workdir, field=_FIELD.value, values=_VALUES.value, seeds=seeds)
   from lossyless_jax import train
-  for path in paths:  # every config and value is checked before anything runs or is written
-    for value in _VALUES.value:
-      train.check(run_config(path, _FIELD.value, value, 0))
-  os.makedirs(_WORKDIR.value, exist_ok=True)
-  sweep(paths, _VALUES.value, _FIELD.value, seeds, _WORKDIR.value)
+  for run in runs:  # every run's config is checked before anything runs or is written
+    train.check(sweeps.build_config(run))
+  executor, extra = _EXECUTOR.value, dict(field=_FIELD.value if _VALUES.value else None, values=_VALUES.value, seeds=seeds)
+  if executor == "local":
+    if _DRY_RUN.value:
+      return _print_runs(runs)
+    sweep(paths, _VALUES.value, _FIELD.value, seeds, workdir, workers=_WORKERS.value)
+  elif executor == "slurm":
+    params = sweeps.slurm_parameters(
+      "sweep_" + os.path.basename(workdir.rstrip("/")), timeout_min=_SLURM_TIME.value, nodes=_SLURM_NODES.value,
+      tasks_per_node=_SLURM_TASKS.value, cpus_per_task=_SLURM_CPUS.value, gpus_per_node=_SLURM_GPUS.value,
+      slurm_partition=_SLURM_PARTITION.value, slurm_array_parallelism=_SLURM_PARALLEL.value)
+    folder = os.path.join(workdir, "submitit")
+    todo = [r for r in runs if not sweeps.finished(r)]
+    if _DRY_RUN.value:
+      print(sweeps.sbatch_script(todo, folder, params))
+      return _print_runs(todo)
+    sweeps.write_manifest(runs, workdir)
+    jobs, todo = sweeps.submit_slurm(runs, folder, params, cluster=None if _SLURM_CLUSTER.value == "auto" else _SLURM_CLUSTER.value)
+    print(f"{len(runs) - len(todo)} runs already finished; submitted {len(todo)}" +
+          (f" as job array {jobs[0].job_id.split('_')[0]}" if jobs else ""), flush=True)
+    if jobs and _SLURM_CLUSTER.value == "local":
+      [job.result() for job in jobs]
+      summarize_runs(runs, workdir, **extra)
+    else:
+      print(f"when they are done: python launch/report.py {workdir}", flush=True)
+  else:
+    script = sweeps.tpu_vm_script(runs, _TPU.value or [], _ZONE.value, repo_dir=_TPU_REPO.value,
+                                  python=_TPU_PYTHON.value, project=_TPU_PROJECT.value)
+    if _DRY_RUN.value:
+      print(script, end="")
+      return None
+    local = workdir if "://" not in workdir else os.path.abspath(os.path.basename(workdir.rstrip("/")))
+    sweeps.write_manifest(runs, local)
+    path = os.path.join(local, "tpu_vm.sh")
+    with open(path, "w") as f:
+      f.write(script)
+    print(f"{path}: {script.count('gcloud ')} runs", flush=True)
+    subprocess.run(["bash", path], check=True)
+    print(f"then: python launch/report.py {workdir}" + ("  (copy the runs from the bucket first)" if "://" in workdir else ""))
+  return None
 
 
 if __name__ == "__main__":
