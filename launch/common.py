@@ -9,10 +9,16 @@ import os
 import signal
 import sys
 
-from absl import app, flags, logging
+# TensorFlow (imported by TFDS and clu's TensorBoard writer) prints its oneDNN banner and C++
+# start-up logs in every command; set before it is imported (``--verbose`` keeps them).
+if "--verbose" not in sys.argv and os.environ.get("LOSSYLESS_VERBOSE", "") in ("", "0"):
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # TF's CPU kernels only; JAX computes everything here
 
-from lossyless_jax import config as config_lib
-from lossyless_jax import errors
+from absl import app, flags, logging  # noqa: E402
+
+from lossyless_jax import config as config_lib  # noqa: E402
+from lossyless_jax import errors  # noqa: E402
 
 HELP = ("-h", "-help", "--help", "--helpshort", "-?")
 VERBOSE_ENV = "LOSSYLESS_VERBOSE"

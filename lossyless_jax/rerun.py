@@ -25,6 +25,8 @@ SAFE = ("log_every", "checkpoint.every", "checkpoint.keep", "checkpoint.keep_bes
         "data.data_dir", "data.eval_batch_size", "eval_every", "eval_splits", "patience")
 # Loop fields that change only the report (a finished run reports again).
 EVALUATION = ("report_on",)
+# Loop fields added since earlier runs, with the value those runs had: absent equals this.
+ADDED = {"precision": "float32"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +78,8 @@ def read_stored(workdir: str) -> dict | None:
                                   "this config. Pass another --workdir to start a new run") from None
   if not isinstance(stored, dict):
     raise errors.RunMismatchError(f"{path}: expected a JSON object; pass another --workdir to start a new run")
-  return stored
+  from lossyless_jax import provenance
+  return provenance.strip(stored)  # where the run came from is no part of its config
 
 
 def _matches(field: str, prefixes) -> bool:
@@ -88,7 +91,7 @@ def plan(stored: dict | None, config, workdir: str, method_safe=()) -> Plan:
   `RunMismatchError` naming every field that may not change."""
   if stored is None:
     return Plan()
-  old, new = flatten(stored), flatten(as_json(config))
+  old, new = {**ADDED, **flatten(stored)}, flatten(as_json(config))
   changes = tuple((f, old.get(f, _ABSENT), new.get(f, _ABSENT)) for f in sorted(set(old) | set(new))
                   if old.get(f, _ABSENT) != new.get(f, _ABSENT))
   refused = [c for c in changes if not _matches(c[0], SAFE + EVALUATION + tuple(method_safe)) and c[0] != "num_steps"]

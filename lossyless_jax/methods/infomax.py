@@ -395,5 +395,38 @@ def report(params, model_state, ctx):
   return out
 
 
+def summary(rep: dict, workdir: str = "") -> str:
+  """The printed tables: the bound against its ceiling, the normality tests, one row per embedding
+  coordinate (its moments; for uniform targets the KS test and the mass at the edges) and the
+  downstream scores; the same values as ``report.json``."""
+  f = lambda v, spec=".3f": "-" if v is None else format(v, spec)
+  lines = [f"InfoMax {rep['objective']} ({rep['critic']} critic), {rep['noise']} noise {f(rep['noise_scale'], 'g')}, "
+           f"target {rep['target']}, d = {rep['dim']}"]
+  if "mi_nats" in rep:
+    lines.append(f"bound {f(rep['mi_nats'])} ± {f(rep['mi_sem_nats'])} nats (20 training batches); capacity C = "
+                 f"{f(rep['capacity_nats'])}, log N = {f(rep['log_batch_nats'])}, ceiling min(log N, C) = "
+                 f"{f(rep['ceiling_nats'])}, gap {f(rep['gap_nats'])}; every logged value within its ceiling + 0.05: "
+                 f"{rep.get('mi_within_ceiling', '-')}")
+  lines.append(f"normality, mean p over subsamples: Shapiro–Wilk {f(rep.get('shapiro_p'))}, D'Agostino–Pearson "
+               f"{f(rep.get('dagostino_p'))}, Henze–Zirkler {f(rep.get('henze_zirkler_p'))}; max |correlation| "
+               f"{f(rep.get('max_abs_correlation'))}")
+  uniform = "ks_uniform_stat" in rep
+  lines.append(f"{'coord':>5} {'mean':>8} {'std':>8} {'skew':>8} {'ex. kurt':>8}"
+               + (f" {'KS stat':>8} {'KS p':>9} {'<0.02':>7} {'>0.98':>7}" if uniform else ""))
+  for j in range(len(rep.get("mean", ()))):
+    row = (f"{j:>5} {rep['mean'][j]:>8.3f} {rep['std'][j]:>8.3f} {rep['skew'][j]:>8.3f} "
+           f"{rep['excess_kurtosis'][j]:>8.3f}")
+    if uniform:
+      row += (f" {rep['ks_uniform_stat'][j]:>8.3f} {rep['ks_uniform_p'][j]:>9.2g} {rep['edge_low'][j]:>7.3f}"
+              f" {rep['edge_high'][j]:>7.3f}")
+    lines.append(row)
+  lines.append(f"downstream (train -> test): AUC kNN {f(rep.get('knn_auc'))}, MLP {f(rep.get('mlp_auc'))}, GNB "
+               f"{f(rep.get('gnb_auc'))}; kNN accuracy {f(rep.get('knn_accuracy'))}; silhouette {f(rep.get('silhouette'))}"
+               + (f"; linear probe {f(rep['linear_probe_accuracy'])}" if "linear_probe_accuracy" in rep else ""))
+  lines.append("legend: nats; moments of the embedding" + (" after Φ^{-1} (uniform target)" if uniform else "")
+               + "; plots scatter.png" + (", histograms.png" if uniform else ""))
+  return "\n".join(lines)
+
+
 METHOD = methods.register(methods.Method("infomax", init, loss, evaluate, report, validate=validate,
-                                         rerun_safe=("loss.eval_",)))
+                                         rerun_safe=("loss.eval_",), summary=summary))

@@ -266,22 +266,33 @@ def run(params, model_state, ctx) -> dict:
   if jax.process_index() == 0:
     with open(os.path.join(ctx.workdir, "gray_wyner_report.json"), "w") as f:
       json.dump(rep, f, indent=1)
-    metric = {"coloured_digits": lambda: f"acc digit {rep['acc_digit']:.3f}, colour {rep['acc_colour']:.3f}",
-              "cityscapes": lambda: f"mIoU {rep['miou']:.3f}, RMSE {rep['rmse_px']:.2f} px",
-              "synthetic": lambda: f"RMSE {rep['rmse_1']:.3f} + {rep['rmse_2']:.3f}"}[task]()
     _plot(os.path.join(ctx.workdir, "rates.png"), rep,
-          f"{config.model.codec}, η={config.loss.eta:g}, β={config.loss.beta:g}: {metric}")
-    _print(rep, metric)
+          f"{config.model.codec}, η={config.loss.eta:g}, β={config.loss.beta:g}: {_metric(rep)}")
   return rep
 
 
-def _print(rep: dict, metric: str) -> None:
-  print(f"Gray-Wyner {rep['codec']} on {rep['task']} ({rep['split']}), η = {rep['eta']:g}, β = {rep['beta']:g}; "
-        f"rates in {rep['rate_unit']}")
-  print("  " + "  ".join(f"{k} {rep[k]:.4f}" for k in ("R0", "R1", "R2", "Rt", "Rr"))
-        + f"  (R0/Rt = {rep['common_fraction']:.3f})")
+def _metric(rep: dict) -> str:
+  return {"coloured_digits": lambda: f"acc digit {rep['acc_digit']:.3f}, colour {rep['acc_colour']:.3f}",
+          "cityscapes": lambda: f"mIoU {rep['miou']:.3f}, RMSE {rep['rmse_px']:.2f} px",
+          "synthetic": lambda: f"RMSE {rep['rmse_1']:.3f} + {rep['rmse_2']:.3f}"}[rep["task"]]()
+
+
+def summary(rep: dict, workdir: str) -> str:
+  """The printed table: the estimated rates, each stream's file and the task metrics."""
+  per_image = "R0_bits_per_image" in rep
+  lines = [f"Gray-Wyner {rep['codec']} on {rep['task']} ({rep['split']} split), η = {rep['eta']:g}, β = {rep['beta']:g}",
+           f"{'rate':<6}{'bits/pixel':>11}" + (f"{'bits/image':>12}" if per_image else "")
+           + "  (estimated −log2 likelihood of the test latents)"]
+  for k, what in (("R0", "common channel"), ("R1", "private channel 1"), ("R2", "private channel 2"),
+                  ("Rt", "R0 + R1 + R2"), ("Rr", "2 R0 + R1 + R2")):
+    lines.append(f"{k:<6}{rep[k]:>11.4f}" + (f"{rep[k + '_bits_per_image']:>12.1f}" if per_image else "") + f"  {what}")
+  lines.append(f"{'stream':<10}{'file bits':>10}{'range-coded':>12}{'estimated':>10}{'ideal':>8}  within tolerance"
+               f"  (bits per image, mean over {rep['coded_images']} files)")
   for s in rep["streams"]:
-    print(f"  stream {s:9s}: coded {rep[f'coded_bits/{s}']:.1f} bits/image (latent words "
-          f"{rep[f'latent_bits/{s}']:.1f}), estimated {rep[f'estimated_bits/{s}']:.1f}, integer-model ideal "
-          f"{rep[f'ideal_bits/{s}']:.1f}; within tolerance {rep[f'coded_within_tolerance/{s}']}")
-  print(f"  {metric}; {rep['coded_images']} files, decoded latents exact: {rep['decoded_latents_exact']}")
+    lines.append(f"{s:<10}{rep[f'coded_bits/{s}']:>10.1f}{rep[f'latent_bits/{s}']:>12.1f}"
+                 f"{rep[f'estimated_bits/{s}']:>10.1f}{rep[f'ideal_bits/{s}']:>8.1f}  {rep[f'coded_within_tolerance/{s}']}")
+  lines.append(f"{_metric(rep)}; R0/Rt = {rep['common_fraction']:.3f}; decoded latents exact: {rep['decoded_latents_exact']}")
+  lines.append("legend: R0 is coded in the stream 'common' (decodable alone), R1 / R2 in 'private1' / 'private2' "
+               "(each needs 'common'); file = the stream in its file (context-file header included), range-coded = "
+               "its coder words, ideal = −log2 of the integer tables; files in compressed/, plot rates.png")
+  return "\n".join(lines)

@@ -55,6 +55,4 @@ def run(params, model_state, config, workdir, state, inputs, reps, bits) -> dict
         os.path.join(workdir, "cells.png"), ids, mesh=mesh, lim=lim,
         samples=data_lib.load_arrays(config.data, "test")["x"][:2000],
         codebook=decode(uniq) if decode else None, code_bits=grid_bits[first], title=title)
-  print(f"banana {config.method}: {mse:.4g} invariant MSE ({out['distortion_bits']:.3f} bits), "
-        f"ring score {out['ring_score']:.3f} over {out['num_cells']} cells", flush=True)
-  return out
+  return out  # printed by `report.summary`

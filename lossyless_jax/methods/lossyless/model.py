@@ -299,11 +299,9 @@ def load_compressor(workdir: str) -> tuple:
 def load_workdir_params(workdir: str) -> tuple[Any, Any, Any]:
   """(params, model_state, config) of a finished lossyless workdir (``compressor.msgpack`` and
   ``config.json``)."""
-  import ml_collections
+  from lossyless_jax import provenance
   params, model_state, _ = load_compressor(workdir)
-  with open(os.path.join(workdir, "config.json")) as f:
-    cfg = ml_collections.ConfigDict(json.load(f))
-  return params, model_state, cfg
+  return params, model_state, provenance.read_config(workdir)
 
 
 def config_json(config) -> str:

@@ -93,12 +93,10 @@ def run(params, model_state, ctx) -> dict:
     return out
 
   t1 = time.time()
-  rows = _probes_and_baselines(params, model_state, config, workdir, ev, kind, out, reps, inputs, labels)
+  _probes_and_baselines(params, model_state, config, workdir, ev, kind, out, reps, inputs, labels)
   timings["probes_s"] = time.time() - t1
   write_json(os.path.join(workdir, "timings.json"), timings)
-  if is_main:
-    print(table(out, rows), flush=True)
-  return out
+  return out  # the table: `summary`, printed by the loop
 
 
 def _probe_kwargs(ev, labels, reps, key):
@@ -230,27 +228,53 @@ class _Cache:
 
 
 def table(out: dict, rows: list[dict]) -> str:
-  """The printed summary: the compressor, the uncompressed CNN, then the classical rows."""
+  """The printed summary: the compressor, the uncompressed CNN, the classical rows, the ratio and
+  a legend; bits per image and accuracies in %."""
   nan = float("nan")
-  lines = [f"{'method':<16}{'est. bits/img':>14}{'coded bits/img':>15}{'payload':>9}{'val acc':>9}{'test acc':>9}  notes",
-           f"{out['method']:<16}{out.get('bits_per_image_estimated', nan):>14.2f}{out.get('bits_per_image_coded', nan):>15.2f}"
-           f"{out.get('bits_per_image_coded_payload', nan):>9.1f}{out.get('probe_validation_accuracy', nan):>9.4f}"
-           f"{out.get('probe_accuracy', nan):>9.4f}  {out.get('probe', 'linear')} probe on "
-           f"{'decoded ẑ' if 'bits_per_image_coded' in out else 'z (no bottleneck)'} (linear "
-           f"{out.get('linear_probe_accuracy', nan):.4f}, mlp {out.get('mlp_probe_accuracy', nan):.4f})"]
+  pct = lambda v: f"{100 * v:>11.1f}" if v == v else f"{'-':>11}"
+  num = lambda v, w, d: f"{v:>{w}.{d}f}" if v == v else f"{'-':>{w}}"
+  coded = "bits_per_image_coded" in out
+  lines = [f"{'row':<14}{'est. bits':>10}{'file bits':>11}{'payload':>9}{'val acc %':>11}{'test acc %':>11}  "
+           "(bits per image; accuracy in %)",
+           f"{out['method']:<14}{num(out.get('bits_per_image_estimated', nan), 10, 2)}"
+           f"{num(out.get('bits_per_image_coded', nan), 11, 2)}{num(out.get('bits_per_image_coded_payload', nan), 9, 1)}"
+           f"{pct(out.get('probe_validation_accuracy', nan))}{pct(out.get('probe_accuracy', nan))}  "
+           f"{out.get('probe', 'linear')} probe on {'decoded ẑ' if coded else 'z (no bottleneck)'} (test: linear "
+           f"{100 * out.get('linear_probe_accuracy', nan):.1f}%"
+           + (f", mlp {100 * out['mlp_probe_accuracy']:.1f}%" if "mlp_probe_accuracy" in out else "") + ")"]
   if "reconstruction_cnn_accuracy" in out:
-    lines.append(f"{'  (x̂ CNN)':<16}{'':>14}{'':>15}{'':>9}{'':>9}{out['reconstruction_cnn_accuracy']:>9.4f}"
-                 "  CNN on reconstructions")
+    lines.append(f"{'  (x̂ CNN)':<14}{'':>41}{pct(out['reconstruction_cnn_accuracy'])}  CNN on the reconstructions")
   if "uncompressed_accuracy" in out:
-    lines.append(f"{'uncompressed':<16}{'':>14}{'':>15}{'':>9}{out.get('uncompressed_validation_accuracy', nan):>9.4f}"
-                 f"{out['uncompressed_accuracy']:>9.4f}  CNN on the raw augmented images")
+    lines.append(f"{'uncompressed':<14}{'':>30}{pct(out.get('uncompressed_validation_accuracy', nan))}"
+                 f"{pct(out['uncompressed_accuracy'])}  CNN on the raw augmented images")
   for r in rows:
-    lines.append(f"{r['codec'] + ':' + str(r['quality']):<16}{'':>14}{r['bits_per_image']:>15.1f}"
-                 f"{r.get('payload_bits_per_image', nan):>9.1f}{r.get('validation_accuracy', nan):>9.4f}{r['accuracy']:>9.4f}")
+    name = f"{r['codec']}:{r['quality']}"
+    mark = "  <- ratio" if name == out.get("classical_reference") else ""
+    lines.append(f"{name:<14}{'':>10}{num(r['bits_per_image'], 11, 1)}{num(r.get('payload_bits_per_image', nan), 9, 1)}"
+                 f"{pct(r.get('validation_accuracy', nan))}{pct(r['accuracy'])}{mark}")
   if "classical_over_coded_ratio" in out:
     which = ("the cheapest classical setting within 2 points on validation" if out["classical_within_2pts"] else
              "the most accurate classical setting (none is within 2 points on validation)")
-    lines.append(f"{out['classical_over_coded_ratio']:.1f}x fewer coded bits than {out['classical_reference']}, {which}")
-  lines.append("bits per image: files with their headers (payload: without); accuracy: test, the model kept at "
-               "its best validation epoch; codec:quality = Pillow's quality (PNG: zlib level, lossless)")
+    lines.append(f"{out['classical_over_coded_ratio']:.1f}x fewer coded bits than {out['classical_reference']}, {which} "
+                 f"({out['classical_payload_over_coded_payload_ratio']:.1f}x without headers)")
+  legend = (f"legend: {out['method']} = this compressor's files in bits per image (est. = −log2 q(ẑ); file = with "
+            "headers, payload = without), probed on what they decode")
+  if rows or "uncompressed_accuracy" in out:
+    legend += ("; uncompressed = a CNN on the raw images; codec:q = a CNN on the images through PNG (q = zlib level, "
+               "lossless), JPEG or WebP (q = Pillow quality)")
+  lines.append(legend + "; each model kept at its best validation epoch")
   return "\n".join(lines)
+
+
+def summary(report: dict, workdir: str) -> str:
+  """`table` of a finished run, from ``report.json`` and ``classical.json`` (Banana: its line)."""
+  if "ring_score" in report:
+    return (f"banana {report['method']}: {report['distortion']:.4g} invariant MSE ({report['distortion_bits']:.3f} "
+            f"bits), {report.get('bits_per_image_estimated', float('nan')):.3f} estimated bits, ring score "
+            f"{report['ring_score']:.3f} over {report['num_cells']} cells (cells.png)")
+  path = os.path.join(workdir, "classical.json")
+  rows = []
+  if "classical_reference" in report and os.path.exists(path):
+    with open(path) as f:
+      rows = json.load(f)
+  return table(report, rows)
