@@ -72,6 +72,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.monitor_mode = "min"  # min | max
   c.patience = 0  # evaluations without improvement before stopping; 0 disables.
   c.report_on = "best"  # best | last: which parameters `method.report` sees.
+  # float32 | bfloat16: the training step's compute dtype (float32 parameters and entropy models
+  # either way; `lossyless_jax.precision`).
+  c.precision = "float32"
 
   c.data = ml_collections.ConfigDict(dict(
       name="digits",
@@ -229,6 +232,8 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     raise ConfigError(f"config.monitor_mode: {config.monitor_mode!r}; expected 'min' or 'max'")
   if config.report_on not in ("best", "last"):
     raise ConfigError(f"config.report_on: {config.report_on!r}; expected 'best' or 'last'")
+  if config.precision not in ("float32", "bfloat16"):
+    raise ConfigError(f"config.precision: {config.precision!r}; expected 'float32' or 'bfloat16'")
   if "/" not in config.monitor:
     raise ConfigError(f"config.monitor: {config.monitor!r}; expected 'split/metric', e.g. 'test/loss'")
   if config.monitor.split("/")[0] not in config.eval_splits:

@@ -24,9 +24,16 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from lossyless_jax import checkpoint, data, methods, optim, parallel, rerun
+from lossyless_jax import checkpoint, cpu_speed, data, methods, optim, parallel, pipelining, precision, rerun
 from lossyless_jax import config as config_lib
 from lossyless_jax import logging as log_lib
+from lossyless_jax import provenance
+
+
+# Batches laid out on the devices ahead of the step, and dispatched steps not yet waited on
+# (`pipelining`): the input pipeline overlaps the step, and the host syncs only to log.
+PREFETCH = 2
+MAX_IN_FLIGHT = 2
 
 
 class NonFiniteError(FloatingPointError):
@@ -35,12 +42,14 @@ class NonFiniteError(FloatingPointError):
 
 def make_train_step(method: methods.Method, tx: optax.GradientTransformation, config, mesh):
   """The jitted `(state, batch) -> (state, metrics)`; state stays replicated over `mesh`."""
+  cpu_speed.apply()
   coefficients = optim.make_coefficients(config.coefs, config.num_steps)
+  loss_fn = precision.wrap_loss(method.loss, config, method.float32_params)
 
   def step_fn(state, batch):
     rng, step_rng = jax.random.split(state["rng"])
     ctx = methods.StepContext(step=state["step"], coefs=coefficients(state["step"]), config=config)
-    grad_fn = jax.value_and_grad(method.loss, has_aux=True)
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
     (loss, (metrics, model_state)), grads = grad_fn(state["params"], state["model_state"], batch, step_rng, ctx)
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
     params = optax.apply_updates(state["params"], updates)
@@ -61,10 +70,18 @@ def make_train_step(method: methods.Method, tx: optax.GradientTransformation, co
   return jax.jit(step_fn, out_shardings=(replicated, replicated), donate_argnums=(0,))
 
 
-def _summary(report: dict) -> str:
-  rows = [f"  {k}: {v:.6g}" if isinstance(v, float) else f"  {k}: {v}" for k, v in report.items()
-          if not isinstance(v, (list, dict))]
-  return "report:\n" + "\n".join(rows)
+def _summary(report: dict, workdir: str) -> str:
+  """Where the run is and its table: the method's `Method.summary` (units, legend), else the
+  report's scalars; the raw report stays in ``report.json``."""
+  stored = rerun.read_stored(workdir) or {}
+  method = methods.get(stored["method"]) if "method" in stored else None
+  if method is not None and method.summary is not None:
+    table = method.summary(report, workdir)
+  else:
+    table = "report:\n" + "\n".join(f"  {k}: {v:.6g}" if isinstance(v, float) else f"  {k}: {v}"
+                                     for k, v in sorted(report.items()) if not isinstance(v, (list, dict)))
+  return (f"run directory: {workdir} (report.json: every result; config.json: the config; both with the "
+          f"run's provenance)\n{table}")
 
 
 def _window_to_json(window: list) -> dict:
@@ -85,7 +102,7 @@ def _window_from_json(saved: dict) -> list:
 
 def _print_report(workdir, step, report, why="run already finished"):
   if jax.process_index() == 0:
-    print(f"{workdir}: {why} at step {step}; nothing to train.\n{_summary(report)}", flush=True)
+    print(f"{workdir}: {why} at step {step}; nothing to train.\n{_summary(report, workdir)}", flush=True)
 
 
 def check(config, workdir: str | None = None) -> tuple[methods.Method, rerun.Plan]:
@@ -111,6 +128,8 @@ def train_and_eval(config, workdir: str) -> dict:
   the workdir left as it was) or continues as the plan says.
   """
   method, plan = check(config, workdir)
+  timer = provenance.Timer(config)  # wall time of each phase (report.json's provenance)
+  method = timer.wrap(method)
   report_path = os.path.join(workdir, "report.json")
   stored_report = None
   if os.path.exists(report_path):
@@ -148,7 +167,7 @@ def train_and_eval(config, workdir: str) -> dict:
   if restored is not None:
     state, meta = restored
     train_iter.restore(meta["data"])
-  log_lib.write_json(os.path.join(workdir, "config.json"), config.to_dict())
+  log_lib.write_json(os.path.join(workdir, "config.json"), {**config.to_dict(), provenance.KEY: provenance.record()})
   step = int(parallel.to_host(state["step"]))
   stopped_early = bool(config.patience and meta["evals_since_best"] >= config.patience)
   if plan.longer and meta["finished"] and step < config.num_steps and not stopped_early:
@@ -162,6 +181,9 @@ def train_and_eval(config, workdir: str) -> dict:
   logger = log_lib.MetricLogger(workdir, resume_step=step if restored is not None else 0)
 
   train_step = make_train_step(method, tx, config, mesh)
+  prefetched = pipelining.DevicePrefetcher(train_iter, shard, PREFETCH)
+  in_flight = pipelining.InFlight(MAX_IN_FLIGHT)
+  data_state = train_iter.state()  # the position after the last batch a step consumed
   progress = log_lib.Progress(config.num_steps, step)
   window = _window_from_json(meta.get("window", {}))
   sign = 1.0 if config.monitor_mode == "min" else -1.0
@@ -177,12 +199,15 @@ def train_and_eval(config, workdir: str) -> dict:
 
   try:
     while not meta["finished"]:
-      state, metrics = train_step(state, shard(next(train_iter)))
+      batch, data_state = next(prefetched)
+      state, metrics = train_step(state, batch)
+      in_flight.add(metrics)
       step += 1
       window.append(metrics)
       if step % config.log_every == 0 or step == config.num_steps:
         check_finite()
-        means = {k: float(np.mean([parallel.to_host(m[k]) for m in window])) for k in window[0]}
+        stacked = parallel.to_host(jax.tree_util.tree_map(lambda *v: jnp.stack(v), *window))  # one transfer
+        means = {k: float(np.mean(v)) for k, v in stacked.items()}
         window = []
         logger.write(step, "train", means)
         progress.update(step, means)
@@ -211,12 +236,12 @@ def train_and_eval(config, workdir: str) -> dict:
         if stop:
           progress.write(f"early stopping at step {step}: {config.monitor} did not improve for {config.patience} evaluations")
         meta["finished"] = bool(step >= config.num_steps or stop)
-        meta.update(data=train_iter.state(), window=_window_to_json(window))
+        meta.update(data=data_state, window=_window_to_json(window))
         if improved:
           ckpt.save_best(step, state, meta)
       if evaluated or step % config.checkpoint.every == 0:
         check_finite()
-        meta.update(data=train_iter.state(), window=_window_to_json(window))
+        meta.update(data=data_state, window=_window_to_json(window))
         ckpt.save_latest(step, state, meta)
   finally:
     progress.close()
@@ -229,9 +254,10 @@ def train_and_eval(config, workdir: str) -> dict:
   report = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in report.items()}
   if any(isinstance(v, float) and not math.isfinite(v) for v in report.values()):
     progress.write("warning: the report holds non-finite values")
+  report[provenance.KEY] = timer.provenance(workdir)
   log_lib.write_json(report_path, report)
   if pi == 0:
-    print(_summary(report), flush=True)
+    print(_summary(report, workdir), flush=True)
   logger.close()
   ckpt.close()
   return report

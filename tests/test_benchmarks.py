@@ -90,3 +90,29 @@ def test_gray_wyner_cityscapes_step_smoke(python):
   r = rows["gray_wyner_cityscapes_step/shared"]
   _positive(r, "first_step_s", "step_s", "peak_memory_gib", "loss")
   assert (r["height"], r["width"], r["batch"], r["tiny_task_nets"]) == (64, 128, 2, True)
+
+
+def test_train_step_smoke(python):
+  """The bare step, the loop and the input pipeline of two default configs, each in one worker."""
+  rows = _rows(python(["benchmarks/train_step.py", "--smoke"], timeout=400).stdout)
+  for case in ("banana_vic", "nerd_one_slope"):
+    step, loop, pipe = rows[f"train_step/{case}"], rows[f"train_loop/{case}"], rows[f"train_pipeline/{case}"]
+    _positive(step, "steps_per_s", "examples_per_s", "compile_s", "peak_rss_mib")
+    _positive(loop, "loop_steps_per_s", "loop_over_step", "peak_rss_mib")
+    _positive(pipe, "pipeline_batches_per_s", "pipeline_over_step")
+    assert step["commit"] and step["jax"] and step["device"] and step["config"].startswith("configs/")
+
+
+def test_all_lists_every_benchmark_and_stamps_its_rows(python):
+  import os
+  import sys
+  sys.path.insert(0, "benchmarks")
+  import all as bench_all  # pylint: disable=import-outside-toplevel,redefined-builtin
+  scripts = {s for s, _, _ in bench_all.SCRIPTS.values()}
+  on_disk = {f for f in os.listdir("benchmarks") if f.endswith(".py") and f != "all.py"}
+  assert scripts == on_disk, on_disk ^ scripts  # a new benchmark must be added to all.py
+  rows = _rows(python(["benchmarks/all.py", "--smoke", "--only", "nerd_eval_memory"], timeout=180).stdout)
+  row = rows["nerd_eval_digits"]
+  assert row["benchmark"] == "nerd_eval_memory" and row["device"] and row["jax"] and row["commit"]
+  bad = python(["benchmarks/all.py", "--only", "nope"], timeout=60, check=False)
+  assert bad.returncode != 0 and "unknown benchmark" in bad.stderr

@@ -64,8 +64,9 @@ def squared_error(x, y):
   y = y.astype(dtype)
   xx = jnp.sum(x * x, axis=1)[:, None]
   yy = jnp.sum(y * y, axis=1)[None, :]
-  xy = jnp.matmul(x, y.T, precision="highest")
-  return jnp.maximum(xx + yy - 2.0 * xy, 0.0)
+  # (−2x)·yᵀ is exactly −2(x·yᵀ), without a (B, M) matrix of 2s that XLA's CPU backend fills
+  minus_two_xy = jnp.matmul(-2.0 * x, y.T, precision="highest")
+  return jnp.maximum(xx + yy + minus_two_xy, 0.0)
 
 
 def squared_error_direct(x, y):

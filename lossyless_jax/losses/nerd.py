@@ -70,21 +70,22 @@ CEILING_MARGIN_BITS = 1.0  # points with R̂ > log2 M − this are flagged ``nea
 TRAIN_CEILING_MARGIN_BITS = 2.0
 
 
-def _check_dmat(dmat):
+def _check_dmat(dmat, stacked: bool = False):
   dmat = jnp.asarray(dmat)
-  if dmat.ndim != 2:
-    raise ValueError(f"NERD expects a (B, M) distortion matrix, got shape {dmat.shape}")
+  if dmat.ndim != 2 and not (stacked and dmat.ndim == 3):
+    raise ValueError(f"NERD expects a (B, M) distortion matrix{' or a (B, K, M) stack' if stacked else ''}, "
+                     f"got shape {dmat.shape}")
   return dmat
 
 
 def _check_beta_static(beta):
   """Raises if a concrete β̃ is positive (traced values are not checked)."""
   try:
-    value = float(beta)
+    value = np.max(np.asarray(beta, np.float64))
   except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
     return
   if value > 0:
-    raise ValueError(f"NERD slope beta (β̃) must be <= 0 (nats per unit distortion); got beta={value}")
+    raise ValueError(f"NERD slope beta (β̃) must be <= 0 (nats per unit distortion); got beta={beta}")
 
 
 def ceiling_flag(rate_bits, num_samples):
@@ -118,6 +119,58 @@ def d_hat(dmat, beta):
   return jnp.mean(jnp.sum(w * dmat, axis=1))
 
 
+@jax.custom_vjp
+def _row_stats(dmat, beta):
+  """Per row of ``dmat`` (last axis: the M samples) at slope β̃ ≤ 0 (shape ``dmat.shape[:-1]`` or
+  broadcastable to it): ``(LSE_j(β̃ d_ij), Σ_j w_ij d_ij, min_j d_ij, mean_j d_ij)`` with
+  ``w_i = softmax_j(β̃ d_ij)``, in one pass of ``exp``. Since β̃ ≤ 0 the largest ``β̃ d_ij`` is
+  ``β̃ min_j d_ij``, the log-sum-exp's shift. Only the LSE carries a gradient, ``β̃ w_ij`` (the
+  other three are read-outs, taken under ``stop_gradient``)."""
+  return _row_stats_fwd(dmat, beta)[0]
+
+
+def _row_stats_fwd(dmat, beta):
+  beta = jnp.asarray(beta, dmat.dtype)[..., None]
+  d_min = jnp.min(dmat, axis=-1, keepdims=True)
+  e = jnp.exp(beta * (dmat - d_min))
+  s = jnp.sum(e, axis=-1, keepdims=True)
+  w = e / s
+  lse = beta * d_min + jnp.log(s)
+  stats = (lse[..., 0], jnp.sum(w * dmat, axis=-1), d_min[..., 0], jnp.mean(dmat, axis=-1))
+  return stats, (beta * w, beta[..., 0])
+
+
+def _row_stats_bwd(residuals, cotangents):
+  beta_w, beta = residuals
+  return cotangents[0][..., None] * beta_w, jnp.zeros_like(beta)
+
+
+_row_stats.defvjp(_row_stats_fwd, _row_stats_bwd)
+
+
+def _readouts(dmat, beta, stats):
+  """The read-outs of :func:`nerd_readouts` from :func:`_row_stats` (scalars for a (B, M)
+  matrix, shape (K,) for a (B, K, M) stack)."""
+  lse, m1, d_min, d_mean = stats
+  num_samples = dmat.shape[-1]
+  neg_log_mgf = -jnp.mean(lse - math.log(num_samples), axis=0)
+  dh = jnp.mean(m1, axis=0)
+  beta = jnp.broadcast_to(jnp.asarray(beta, dmat.dtype), dh.shape)
+  rate_nats = beta * dh + neg_log_mgf
+  rate_bits = rate_nats / LN2
+  return {
+      "beta": beta,
+      "d_hat": dh,
+      "rate_nats": rate_nats,
+      "rate_bits": rate_bits,
+      "neg_log_mgf": neg_log_mgf,
+      "log2_M": jnp.full(dh.shape, math.log2(num_samples), dmat.dtype),
+      "near_ceiling": ceiling_flag(rate_bits, num_samples),
+      "d_min_mean": jnp.mean(d_min, axis=0),
+      "d_mean": jnp.mean(d_mean, axis=0),
+  }
+
+
 def nerd_readouts(dmat, beta):
   """Read-outs of eq. (11) on a (B, M) matrix at slope β̃ ≤ 0 (nats/unit distortion).
 
@@ -127,27 +180,19 @@ def nerd_readouts(dmat, beta):
   (R̂ > log2 M − 1 bit), ``d_min_mean`` (mean_i min_j d_ij, D̂ as β̃ → −∞) and ``d_mean``
   (mean_ij d_ij, D̂ as β̃ → 0⁻).
   """
-  dmat = _check_dmat(dmat)
+  dmat = jax.lax.stop_gradient(_check_dmat(dmat))
   _check_beta_static(beta)
-  num_samples = dmat.shape[1]
-  a = beta * dmat
-  lse = jax.scipy.special.logsumexp(a, axis=1)
-  neg_log_mgf = -jnp.mean(lse - math.log(num_samples))
-  w = jax.nn.softmax(a, axis=1)
-  dh = jnp.mean(jnp.sum(w * dmat, axis=1))
-  rate_nats = beta * dh + neg_log_mgf
-  rate_bits = rate_nats / LN2
-  return {
-      "beta": jnp.asarray(beta, dmat.dtype),
-      "d_hat": dh,
-      "rate_nats": rate_nats,
-      "rate_bits": rate_bits,
-      "neg_log_mgf": neg_log_mgf,
-      "log2_M": jnp.asarray(math.log2(num_samples), dmat.dtype),
-      "near_ceiling": ceiling_flag(rate_bits, num_samples),
-      "d_min_mean": jnp.mean(jnp.min(dmat, axis=1)),
-      "d_mean": jnp.mean(dmat),
-  }
+  return _readouts(dmat, beta, _row_stats(dmat, beta))
+
+
+def _dual_term(dmat, beta):
+  """``(−(1/B) Σ_i [LSE_j(β̃ d_ij) − log M]`` (differentiable in ``dmat``), the read-outs at β̃)``
+  from one pass of ``exp``; ``dmat`` (B, M) with a scalar β̃ or (B, K, M) with K slopes."""
+  beta = jnp.asarray(beta, dmat.dtype)
+  stats = _row_stats(dmat, beta)
+  neg_log_mgf = -jnp.mean(stats[0] - math.log(dmat.shape[-1]), axis=0)
+  sg = jax.lax.stop_gradient
+  return neg_log_mgf, _readouts(sg(dmat), sg(beta), sg(stats))
 
 
 def nerd_lagrangian_loss(dmat, beta):
@@ -158,14 +203,12 @@ def nerd_lagrangian_loss(dmat, beta):
   Its gradient is ``|β̃| (1/B) Σ_ij w_ij ∇d_ij`` (soft k-means with inverse temperature |β̃|).
 
   Returns ``(loss, metrics)`` with the read-outs of :func:`nerd_readouts` (computed under
-  ``stop_gradient``) plus ``loss``.
+  ``stop_gradient``) plus ``loss``. A (B, K, M) stack (K generators' samples against one batch)
+  with slopes ``beta`` of shape (K,) gives K losses and read-outs of shape (K,) at once.
   """
-  dmat = _check_dmat(dmat)
+  dmat = _check_dmat(dmat, stacked=True)
   _check_beta_static(beta)
-  num_samples = dmat.shape[1]
-  lse = jax.scipy.special.logsumexp(beta * dmat, axis=1)
-  loss = -jnp.mean(lse - math.log(num_samples))
-  metrics = nerd_readouts(jax.lax.stop_gradient(dmat), beta)
+  loss, metrics = _dual_term(dmat, beta)
   metrics["loss"] = jax.lax.stop_gradient(loss)
   return loss, metrics
 
@@ -249,10 +292,8 @@ def nerd_constrained_loss(dmat, target_distortion, *, beta_min: float = -20.0,
   target = jnp.asarray(target_distortion, dmat.dtype)
   beta_star = jax.lax.stop_gradient(
       bisect_beta(dmat, target, beta_min=beta_min, beta_max=beta_max, iters=iters))
-  num_samples = dmat.shape[1]
-  lse = jax.scipy.special.logsumexp(beta_star * dmat, axis=1)
-  loss = beta_star * target - jnp.mean(lse - math.log(num_samples))
-  metrics = nerd_readouts(jax.lax.stop_gradient(dmat), beta_star)
+  neg_log_mgf, metrics = _dual_term(dmat, beta_star)
+  loss = beta_star * target + neg_log_mgf
   metrics["target_d"] = target
   metrics["loss"] = jax.lax.stop_gradient(loss)
   metrics["dual_bits"] = jax.lax.stop_gradient(loss) / LN2

@@ -17,6 +17,9 @@
   others in ``default``.
 * ``validate(config)`` (optional): checks the method's own sections (``model``, ``loss``) before
   anything runs, raising ``config.ConfigError`` naming the field.
+* ``summary(report, workdir) -> str`` (optional): the table printed at the end of a run and by a
+  rerun of a finished one, from ``report.json`` and the workdir's files (units and a legend; the
+  raw report stays in ``report.json``); by default the report's scalars, one per line.
 * ``rerun_safe`` (optional): dotted field names (a trailing ``.`` or ``_`` makes a prefix) of
   the method's evaluation-only fields, which a rerun of a workdir may change (`rerun`).
 """
@@ -73,6 +76,9 @@ class Method:
   param_labels: Optional[Callable] = None
   validate: Optional[Callable] = None
   rerun_safe: tuple = ()
+  summary: Optional[Callable] = None
+  # parameter subtrees (dict keys) kept float32 under config.precision='bfloat16': entropy models
+  float32_params: tuple = ()
 
 
 def register(method: Method) -> Method:

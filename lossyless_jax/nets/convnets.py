@@ -13,7 +13,8 @@ convolutions, then flatten and ``Dense(z_dim)``. ``CNNClassifier`` is the same t
 classification head, for "CNN on reconstructions / decoded images".
 
 Initialisation: Kaiming-normal ``fan_out`` for (transposed) convolutions, Kaiming-uniform for
-dense layers, zero biases (App. E; authors' ``weights_init``).
+dense layers, zero biases (App. E; authors' ``weights_init``). The stride-2 (transposed)
+convolutions are ``nets.strided``'s: the same layers, computed as plain convolutions (speed).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import flax.linen as nn
 import jax
 
 from lossyless_jax.nets.mlp import kaiming_normal_fan_out, kaiming_uniform
+from lossyless_jax.nets.strided import StridedConv, StridedConvTranspose
 
 __all__ = ["ConvEncoder", "CNNClassifier", "ConvTransposeDecoder", "num_upsampling_blocks"]
 
@@ -48,9 +50,8 @@ class _ConvTrunk(nn.Module):
     if self.norm not in (None, "batch"):
       raise ValueError(f"norm must be None or 'batch', got {self.norm!r}")
     for i, c in enumerate(self.channels):
-      x = nn.Conv(c, (self.kernel_size, self.kernel_size), strides=(2, 2), padding="SAME",
-                  use_bias=self.norm is None, kernel_init=kaiming_normal_fan_out,
-                  bias_init=nn.initializers.zeros, name=f"conv_{i}")(x)
+      x = StridedConv(c, self.kernel_size, use_bias=self.norm is None, kernel_init=kaiming_normal_fan_out,
+                      bias_init=nn.initializers.zeros, name=f"conv_{i}")(x)
       if self.norm == "batch":
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                          name=f"bn_{i}")(x)
@@ -120,9 +121,8 @@ class ConvTransposeDecoder(nn.Module):
       x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                        name=f"bn_{i}")(x)
       x = nn.relu(x)
-      x = nn.ConvTranspose(channels, (3, 3), strides=(2, 2), padding="SAME",
-                           kernel_init=kaiming_normal_fan_out,
-                           bias_init=nn.initializers.zeros, name=f"deconv_{i}")(x)
+      x = StridedConvTranspose(channels, kernel_init=kaiming_normal_fan_out,
+                               bias_init=nn.initializers.zeros, name=f"deconv_{i}")(x)
     if n_blocks == 0:  # side == start_side: project channels only
       x = nn.Conv(c_out, (1, 1), kernel_init=kaiming_normal_fan_out, name="to_channels")(x)
     if x.shape[1] != h_out or x.shape[2] != w_out:

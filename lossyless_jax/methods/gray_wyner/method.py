@@ -302,5 +302,11 @@ def _report(params, model_state, ctx):
   return report.run(params, model_state, ctx)
 
 
+def _summary(report, workdir):
+  from lossyless_jax.methods.gray_wyner import report as report_lib
+  return report_lib.summary(report, workdir)
+
+
 METHOD = methods.register(methods.Method("gray_wyner", init, loss, evaluate, _report, validate=validate,
-                                         rerun_safe=("loss.code_images", "loss.rate_tolerance")))
+                                         rerun_safe=("loss.code_images", "loss.rate_tolerance"), summary=_summary,
+                                         float32_params=("h0", "h1", "h2")))

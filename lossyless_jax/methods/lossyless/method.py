@@ -7,4 +7,5 @@ from lossyless_jax.methods.lossyless import defaults, model, objective, report
 
 METHODS = {name: methods.register(methods.Method(
     name, model.init, objective.loss, objective.evaluate, report.run,
-    validate=defaults.validate, rerun_safe=("model.eval.",))) for name in defaults.KINDS}
+    validate=defaults.validate, rerun_safe=("model.eval.",), summary=report.summary,
+    float32_params=("rate",))) for name in defaults.KINDS}
