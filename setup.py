@@ -33,7 +33,8 @@ setuptools.setup(
     ],
     extras_require={
         "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29",
-                 "pingouin>=0.7,<0.8"],  # the Henze–Zirkler test is checked against pingouin
+                 "pingouin>=0.7,<0.8",  # the Henze–Zirkler test is checked against pingouin
+                 "submitit>=1.5.4,<1.6"],  # the SLURM executor's tests run submitit's local executor
         # weight converters (tools/convert_torch_weights.py) and the PyTorch parity tests
         "torch": ["torch>=2.14,<2.15", "torchvision>=0.29,<0.30"],
         # launch/sweep.py --executor=slurm (job arrays, requeue on pre-emption)
