@@ -24,6 +24,7 @@ bilinearly, as the data pipeline resizes) and grey, RGB or RGBA (converted to th
 """
 from __future__ import annotations
 
+import abc
 import functools
 import json
 import os
@@ -133,7 +134,7 @@ def read_input(path: str) -> np.ndarray:
     _fail(f"{path}: not a NumPy array file ({e})")
 
 
-class Compressor:
+class Compressor(abc.ABC):
   """A trained compressor of a workdir (module docstring); `load` returns the right subclass."""
 
   kind = ""
@@ -165,20 +166,21 @@ class Compressor:
     from lossyless_jax import provenance
     return provenance.read_config(self.workdir)
 
+  @abc.abstractmethod
   def preprocess(self, x) -> np.ndarray:
     """``x`` as the encoder's input batch."""
-    raise NotImplementedError
 
   def compress(self, x) -> bytes:
     """``x`` (preprocessed here) -> the bytes of one file."""
     return self.compress_with_info(x)[0]
 
+  @abc.abstractmethod
   def compress_with_info(self, x, preprocessed: bool = False) -> tuple[bytes, dict]:
     """(the file's bytes, ``{"num", "bits_per_item_estimated", ...}``)."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def decompress(self, data: bytes):
-    raise NotImplementedError
+    """The bytes of one file -> what its receiver gets."""
 
   def reconstruct(self, representation):
     raise errors.DataError(f"{self.workdir}: this {self.kind} compressor has no decoder (has_decoder is False)")

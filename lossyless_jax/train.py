@@ -70,12 +70,10 @@ def make_train_step(method: methods.Method, tx: optax.GradientTransformation, co
   return jax.jit(step_fn, out_shardings=(replicated, replicated), donate_argnums=(0,))
 
 
-def _summary(report: dict, workdir: str) -> str:
+def _summary(report: dict, workdir: str, method: methods.Method) -> str:
   """Where the run is and its table: the method's `Method.summary` (units, legend), else the
   report's scalars; the raw report stays in ``report.json``."""
-  stored = rerun.read_stored(workdir) or {}
-  method = methods.get(stored["method"]) if "method" in stored else None
-  if method is not None and method.summary is not None:
+  if method.summary is not None:
     table = method.summary(report, workdir)
   else:
     table = "report:\n" + "\n".join(f"  {k}: {v:.6g}" if isinstance(v, float) else f"  {k}: {v}"
@@ -100,9 +98,9 @@ def _window_from_json(saved: dict) -> list:
           for i in range(len(saved[keys[0]]["values"]))]
 
 
-def _print_report(workdir, step, report, why="run already finished"):
+def _print_report(workdir, step, report, method, why="run already finished"):
   if jax.process_index() == 0:
-    print(f"{workdir}: {why} at step {step}; nothing to train.\n{_summary(report, workdir)}", flush=True)
+    print(f"{workdir}: {why} at step {step}; nothing to train.\n{_summary(report, workdir, method)}", flush=True)
 
 
 def check(config, workdir: str | None = None) -> tuple[methods.Method, rerun.Plan]:
@@ -136,7 +134,7 @@ def train_and_eval(config, workdir: str) -> dict:
     with open(report_path) as f:
       stored_report = json.load(f)
     if not plan.longer and not plan.reevaluate:  # finished: read-only, nothing written
-      _print_report(workdir, stored_report.get("steps"), stored_report)
+      _print_report(workdir, stored_report.get("steps"), stored_report, method)
       return stored_report
   if plan.changes and jax.process_index() == 0:
     print(f"{workdir}: rerun with changed fields ({plan.describe()})"
@@ -175,7 +173,8 @@ def train_and_eval(config, workdir: str) -> dict:
   ctx = lambda: methods.StepContext(step=step, coefs={}, config=config, workdir=workdir, mesh=mesh, shard=shard)
 
   if meta["finished"] and stored_report is not None and not plan.reevaluate:
-    _print_report(workdir, step, stored_report, "run stopped early" if stopped_early else "run already finished")
+    _print_report(workdir, step, stored_report, method,
+                  "run stopped early" if stopped_early else "run already finished")
     ckpt.close()
     return stored_report
   logger = log_lib.MetricLogger(workdir, resume_step=step if restored is not None else 0)
@@ -257,7 +256,7 @@ def train_and_eval(config, workdir: str) -> dict:
   report[provenance.KEY] = timer.provenance(workdir)
   log_lib.write_json(report_path, report)
   if pi == 0:
-    print(_summary(report, workdir), flush=True)
+    print(_summary(report, workdir, method), flush=True)
   logger.close()
   ckpt.close()
   return report

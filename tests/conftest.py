@@ -19,6 +19,19 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def launch_module(name: str):
+  """launch/<name>.py as a module, loaded once per process (its absl flags can be defined only once)."""
+  import importlib.util
+  key = f"launch_{name}"
+  if key not in sys.modules:
+    sys.path.insert(0, os.path.join(ROOT, "launch"))
+    spec = importlib.util.spec_from_file_location(key, os.path.join(ROOT, "launch", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[key] = module
+  return sys.modules[key]
+
+
 def run_python(args, env_extra=None, timeout=300, check=True):
   """Runs `python args...` in the repo root with the test environment; returns CompletedProcess."""
   env = dict(os.environ, PYTHONUNBUFFERED="1", **(env_extra or {}))

@@ -1,12 +1,12 @@
 """launch/sweep.py: run layout, config overrides, sweep.json rows, AURD (checked against a trapezoid
 computed by hand from the rows), rd_curve.png, and the CLI on the tiny banana config."""
-import importlib.util
 import json
 import math
 import os
-import sys
 
 import pytest
+
+from conftest import launch_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIELD = "coefs.rate.value"
@@ -16,11 +16,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:the load_module:DeprecationWarni
 
 @pytest.fixture(scope="module")
 def sweep_mod():
-  sys.path.insert(0, os.path.join(ROOT, "launch"))
-  spec = importlib.util.spec_from_file_location("launch_sweep", os.path.join(ROOT, "launch", "sweep.py"))
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod
+  return launch_module("sweep")
 
 
 def _hand_aurd(rows):

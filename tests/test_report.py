@@ -2,37 +2,24 @@
 over seeds), the AURD of sweep.json, Gray-Wyner BD-rates, the InfoMax capacity sweep, NERD curves and
 the gap of a compressor's operating points to NERD's R(D) of the same source."""
 import csv
-import importlib.util
 import json
 import math
 import os
-import sys
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from conftest import ROOT
+from conftest import ROOT, launch_module
 from lossyless_jax import config as config_lib
 from lossyless_jax import sweeps
 
 pytestmark = pytest.mark.filterwarnings("ignore:the load_module:DeprecationWarning")
 
 
-def _module(name):
-  """launch/<name>.py as a module, loaded once per process (its absl flags can be defined only once)."""
-  if f"launch_{name}" not in sys.modules:
-    sys.path.insert(0, os.path.join(ROOT, "launch"))
-    spec = importlib.util.spec_from_file_location(f"launch_{name}", os.path.join(ROOT, "launch", f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    sys.modules[f"launch_{name}"] = mod
-  return sys.modules[f"launch_{name}"]
-
-
 @pytest.fixture(scope="module")
 def report_mod():
-  return _module("report")
+  return launch_module("report")
 
 
 def _write_run(workdir, report, config):

@@ -3,7 +3,6 @@ the overrides, the configs' `get_sweep()` grids, the slurm and tpu_vm dry runs (
 element or gcloud line per run), submitit's local executor end to end, and a local sweep killed with
 SIGKILL and resumed (issue 17, acceptance 2 and 3), on the loop tests' tiny contrastive config."""
 import glob
-import importlib.util
 import json
 import os
 import signal
@@ -13,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, launch_module
 from lossyless_jax import config as config_lib
 from lossyless_jax import sweeps
 
@@ -24,17 +23,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:the load_module:DeprecationWarni
 
 def _runs(workdir):
   return sweeps.enumerate_runs([TINY], str(workdir), field="loss.noise", values=["0.1", "0.2"], seeds=[0, 1])
-
-
-def _module(name):
-  """launch/<name>.py as a module, loaded once per process (its absl flags can be defined only once)."""
-  if f"launch_{name}" not in sys.modules:
-    sys.path.insert(0, os.path.join(ROOT, "launch"))
-    spec = importlib.util.spec_from_file_location(f"launch_{name}", os.path.join(ROOT, "launch", f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    sys.modules[f"launch_{name}"] = mod
-  return sys.modules[f"launch_{name}"]
 
 
 def test_enumerator_names_runs_by_their_overrides(tmp_path):
@@ -202,7 +190,7 @@ def test_killed_local_sweep_completes_only_the_missing_runs(tmp_path):
   assert again.stdout.count("already finished") == len(done)
   assert f"[{4 - len(done)}/{4 - len(done)}]" in again.stdout and "[4/" not in again.stdout.replace(f"[4/{4 - len(done)}]", "")
   reference = [sweeps.run_inprocess([r], log=lambda s: None)[0] for r in _runs(ref)]  # uninterrupted
-  report = _module("report")
+  report = launch_module("report")
   listed = report.report([str(work)], str(tmp_path / "out"), log=lambda s: None)
   assert listed["runs"] == 4
   rows = (tmp_path / "out" / "runs.csv").read_text().splitlines()[1:]
