@@ -23,6 +23,8 @@ import math
 import numpy as np
 from scipy import stats
 
+from lossyless_jax import progress
+
 __all__ = ["henze_zirkler", "bootstrap_pvalues", "gaussianize", "to_marginal", "uniform_marginals", "moments",
            "downstream", "mi_against_capacity"]
 
@@ -133,7 +135,7 @@ def downstream(x_train, y_train, x_test, y_test, seed: int = 0, mlp_hidden: int 
   models = {"gnb": GaussianNB(), "knn": KNeighborsClassifier(5),
             "mlp": MLPClassifier((mlp_hidden,), max_iter=1000, random_state=seed)}
   out = {}
-  for name, model in models.items():
+  for name, model in progress.phase("AUC probes", models.items(), unit="classifiers", label=lambda item: item[0]):
     model.fit(x_train, y_train)
     prob = model.predict_proba(x_test)
     out[f"{name}_auc"] = float(roc_auc_score(y_test, prob, multi_class="ovr", labels=model.classes_))

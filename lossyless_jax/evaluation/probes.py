@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from lossyless_jax import progress
 from lossyless_jax.nets.convnets import CNNClassifier
 from lossyless_jax.nets.mlp import MLP
 
@@ -112,6 +113,7 @@ def fit_classifier(
     eval_batch_size: int = 2048,
     validation: tuple[Any, Any] | None = None,
     patience: int = 0,
+    desc: str = "classifier",
 ) -> ProbeResult:
   """Train ``model`` (``__call__(x, train: bool)``, logits out) with AdamW + cross-entropy.
 
@@ -119,7 +121,8 @@ def fit_classifier(
   BatchNorm statistics (``batch_stats``) and dropout (``"dropout"`` rng) are handled.
   ``validation=(x_val, y_val)``: keep the parameters of the epoch with the best validation
   accuracy (the first one on ties); ``patience > 0`` stops after that many epochs without
-  improvement. The schedule spans ``epochs`` either way.
+  improvement. The schedule spans ``epochs`` either way. ``desc`` names the epochs' progress
+  (``progress.phase``).
   """
   x_train = jnp.asarray(x_train, jnp.float32)
   x_test = jnp.asarray(x_test, jnp.float32)
@@ -207,20 +210,22 @@ def fit_classifier(
   last_loss = jnp.nan
   best = (-1.0, 0, None)  # (validation accuracy, epoch, variables)
   epochs_run = 0
-  for epoch in range(int(epochs)):
-    state, last_loss = run_epoch(state, jax.random.fold_in(k_train, epoch), x_train, y_train)
-    epochs_run = epoch + 1
-    if validation is None:
-      continue
-    acc = float(np.mean(logits_of(x_val, variables_of(state)).argmax(-1) == y_val))
-    if acc > best[0]:
-      best = (acc, epoch + 1, variables_of(state))
-    elif patience and epoch + 1 - best[1] >= patience:
-      break
-  final_vars = variables_of(state) if validation is None else best[2]
-
-  test_logits = logits_of(x_test, final_vars)
-  train_logits = logits_of(x_train, final_vars)
+  with progress.phase(desc, total=int(epochs), unit="epochs") as bar:
+    for epoch in range(int(epochs)):
+      state, last_loss = run_epoch(state, jax.random.fold_in(k_train, epoch), x_train, y_train)
+      epochs_run = epoch + 1
+      if validation is None:
+        bar.update()
+        continue
+      acc = float(np.mean(logits_of(x_val, variables_of(state)).argmax(-1) == y_val))
+      bar.update(val_acc=acc)
+      if acc > best[0]:
+        best = (acc, epoch + 1, variables_of(state))
+      elif patience and epoch + 1 - best[1] >= patience:
+        break
+    final_vars = variables_of(state) if validation is None else best[2]
+    test_logits = logits_of(x_test, final_vars)
+    train_logits = logits_of(x_train, final_vars)
   test_loss = float(np.mean(optax.softmax_cross_entropy_with_integer_labels(
       jnp.asarray(test_logits), jnp.asarray(y_test_np))))
   return ProbeResult(
@@ -265,13 +270,14 @@ def train_linear_probe(
     standardize: bool = True,
     validation: tuple[Any, Any] | None = None,
     patience: int = 0,
+    desc: str = "linear probe",
 ) -> ProbeResult:
   """Linear (softmax-regression) probe on flattened features; full batch by default."""
   k = _num_classes(y_train, y_test, num_classes)
   model = _Flatten(nn.Dense(k, kernel_init=nn.initializers.zeros))
   return _fit_probe(key, model, x_train, y_train, x_test, y_test, standardize, epochs=epochs,
                     batch_size=batch_size, learning_rate=learning_rate,
-                    weight_decay=weight_decay, schedule=schedule, validation=validation, patience=patience)
+                    weight_decay=weight_decay, schedule=schedule, validation=validation, patience=patience, desc=desc)
 
 
 def _fit_probe(key, model, x_train, y_train, x_test, y_test, standardize: bool, **fit_kwargs) -> ProbeResult:
@@ -315,6 +321,7 @@ def train_mlp_probe(
     standardize: bool = True,
     validation: tuple[Any, Any] | None = None,
     patience: int = 0,
+    desc: str = "MLP probe",
 ) -> ProbeResult:
   """MLP probe (App. E.2, the authors' defaults); shrink ``hidden``/``epochs`` on CPU."""
   k = _num_classes(y_train, y_test, num_classes)
@@ -322,7 +329,7 @@ def train_mlp_probe(
               dropout=dropout)
   return _fit_probe(key, model, x_train, y_train, x_test, y_test, standardize, epochs=epochs,
                     batch_size=batch_size, learning_rate=learning_rate,
-                    weight_decay=weight_decay, schedule=schedule, validation=validation, patience=patience)
+                    weight_decay=weight_decay, schedule=schedule, validation=validation, patience=patience, desc=desc)
 
 
 def train_cnn_classifier(
@@ -345,6 +352,7 @@ def train_cnn_classifier(
     train_augment: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     validation: tuple[Any, Any] | None = None,
     patience: int = 0,
+    desc: str = "CNN",
 ) -> ProbeResult:
   """CNN on (decoded) NHWC images in [0, 1]; ``model`` overrides the default ``CNNClassifier``
   (e.g. ``ResNet18(num_classes)`` for the paper's predictor on reconstructions)."""
@@ -360,7 +368,7 @@ def train_cnn_classifier(
   return fit_classifier(key, model, images_train, y_train, images_test, y_test, epochs=epochs,
                         batch_size=batch_size, learning_rate=learning_rate,
                         weight_decay=weight_decay, schedule=schedule, train_augment=train_augment,
-                        validation=validation, patience=patience)
+                        validation=validation, patience=patience, desc=desc)
 
 
 def sklearn_linear_svc_probe(
