@@ -16,7 +16,7 @@ from lossyless_jax import config as config_lib
 from lossyless_jax import train
 
 # The default experiment: VIC on the augmented digits, with real bitstreams, probes and the
-# PNG/JPEG/WebP baselines (about 4 minutes on 2 idle CPU cores).
+# PNG/JPEG/WebP baselines (about 6 minutes on 2 idle CPU cores).
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs", "digits_vic.py")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs, report); default workdirs/<config name>.")
 _CONFIG_HELP = "Experiment config file (configs/<name>.py[:arg]); --config.<field>=<value> overrides a field."

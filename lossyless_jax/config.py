@@ -67,6 +67,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.log_every = 50
   c.eval_every = 500
   c.eval_splits = ("test",)
+  # Between full evaluations, for the TensorBoard curves only: every `eval_subset.every` steps (0:
+  # never) the first `eval_subset.size` examples of each eval split, logged as "<split>_subset".
+  # It selects nothing: monitor, best checkpoint and patience use the full evaluations.
+  c.eval_subset = ml_collections.ConfigDict(dict(every=0, size=512))
   # "split/metric" of the evaluation that picks the best checkpoint and early-stops.
   c.monitor = "test/loss"
   c.monitor_mode = "min"  # min | max
@@ -234,6 +238,8 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     raise ConfigError(f"config.report_on: {config.report_on!r}; expected 'best' or 'last'")
   if config.precision not in ("float32", "bfloat16"):
     raise ConfigError(f"config.precision: {config.precision!r}; expected 'float32' or 'bfloat16'")
+  if config.eval_subset.every < 0:
+    raise ConfigError(f"config.eval_subset.every: {config.eval_subset.every}; expected ≥ 0 (0 disables the subset)")
   if "/" not in config.monitor:
     raise ConfigError(f"config.monitor: {config.monitor!r}; expected 'split/metric', e.g. 'test/loss'")
   if config.monitor.split("/")[0] not in config.eval_splits:
@@ -242,7 +248,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     if sched.value < 0 or (sched.end_value is not None and sched.end_value < 0):
       raise ConfigError(f"config.coefs.{coef_name}: value {sched.value}, end_value {sched.end_value}; "
                         "expected non-negative loss coefficients")
-  for field in ("num_steps", "log_every", "eval_every", "data.batch_size", "data.eval_batch_size",
+  for field in ("num_steps", "log_every", "eval_every", "eval_subset.size", "data.batch_size", "data.eval_batch_size",
                 "checkpoint.every", "checkpoint.keep", "checkpoint.keep_best", "optim.accumulate_steps"):
     v = config
     for part in field.split("."):

@@ -22,11 +22,11 @@ from lossyless_jax import errors
 
 # Loop fields whose change leaves the trained parameters as they are.
 SAFE = ("log_every", "checkpoint.every", "checkpoint.keep", "checkpoint.keep_best", "distributed.",
-        "data.data_dir", "data.eval_batch_size", "eval_every", "eval_splits", "patience")
+        "data.data_dir", "data.eval_batch_size", "eval_every", "eval_splits", "eval_subset.", "patience")
 # Loop fields that change only the report (a finished run reports again).
 EVALUATION = ("report_on",)
 # Loop fields added since earlier runs, with the value those runs had: absent equals this.
-ADDED = {"precision": "float32"}
+ADDED = {"precision": "float32", "eval_subset.every": 0, "eval_subset.size": 512}
 
 
 @dataclasses.dataclass(frozen=True)

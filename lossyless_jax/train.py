@@ -6,7 +6,8 @@
    replicated; loss coefficients scheduled from the step inside the step; a non-finite
    loss or gradient freezes the state and stops the run with a clear message;
 4. every `eval_every` steps `method.evaluate` on `config.eval_splits`; `latest` and `best`
-   Orbax checkpoints; early stopping on `config.patience`;
+   Orbax checkpoints; early stopping on `config.patience`; in between, every
+   `eval_subset.every` steps, the same evaluation of a fixed subset for TensorBoard only;
 5. at the end `method.report` writes the run's artifacts and `report.json`.
 
 Resume is exact: rerunning the same command restores the step, optimizer state, RNG key and
@@ -118,6 +119,22 @@ def check(config, workdir: str | None = None) -> tuple[methods.Method, rerun.Pla
   return method, plan
 
 
+def _eval_subsets(config, eval_data: dict) -> dict:
+  """The first ``config.eval_subset.size`` examples of each eval split (an `data.EvalSplit` of the
+  same batch size), evaluated every ``config.eval_subset.every`` steps for TensorBoard; {} when off."""
+  if not config.eval_subset.every:
+    return {}
+  out = {}
+  for split, full in eval_data.items():
+    if not isinstance(full, data.EvalSplit):
+      raise config_lib.ConfigError(f"config.eval_subset.every: split {split!r} of config.data.name={config.data.name!r} is "
+                        "streamed, so it has no fixed subset; set config.eval_subset.every=0")
+    n = min(int(config.eval_subset.size), full.num_examples)
+    out[split] = data.EvalSplit({k: v[:n] for k, v in full.arrays.items()}, full.global_batch,
+                                full.process_index, full.process_count)
+  return out
+
+
 def train_and_eval(config, workdir: str) -> dict:
   """Trains `config.method` in `workdir` (resuming if it holds a checkpoint); returns the report.
 
@@ -150,6 +167,7 @@ def train_and_eval(config, workdir: str) -> dict:
 
   train_iter = data.build(config.data, "train", pi, pc)
   eval_data = {split: data.build(config.data, split, pi, pc) for split in config.eval_splits}
+  subsets = _eval_subsets(config, eval_data)
   init_batch = next(data.build(config.data, "train", pi, pc))
 
   rng, init_rng = jax.random.split(jax.random.PRNGKey(config.seed))
@@ -213,6 +231,10 @@ def train_and_eval(config, workdir: str) -> dict:
       else:
         progress.update(step)
       evaluated = step % config.eval_every == 0 or step == config.num_steps
+      if subsets and not evaluated and step % config.eval_subset.every == 0:
+        for split, batches in subsets.items():
+          results = method.evaluate(state["params"], state["model_state"], (shard(b) for b in batches), ctx())
+          logger.write(step, f"{split}_subset", {k: float(v) for k, v in results.items()})
       if evaluated:
         check_finite()
         improved = False

@@ -42,6 +42,13 @@ def test_wrong_type_is_rejected():
     config_lib.validate(c)
 
 
+@pytest.mark.parametrize("field, value, message", [("eval_subset.every", -1, r"config\.eval_subset\.every: -1; expected ≥ 0"),
+                                                    ("eval_subset.size", 0, r"config\.eval_subset\.size: 0; expected a positive")])
+def test_eval_subset_fields_are_checked(field, value, message):
+  with pytest.raises(config_lib.ConfigError, match=message):
+    config_lib.validate(loop_method.get_config(**{field: value}))
+
+
 def test_monitor_must_name_an_evaluated_split():
   c = loop_method.get_config(monitor="validation/loss")
   with pytest.raises(config_lib.ConfigError, match="not in config.eval_splits"):

@@ -40,6 +40,16 @@ def tiny_vic_workdir() -> tuple[str, dict]:
   return _RUNS["vic"]
 
 
+def test_tiny_vic_writes_its_plots_and_names_them():
+  from PIL import Image
+  from lossyless_jax.methods.lossyless import plots, report as report_lib
+  workdir, report = tiny_vic_workdir()
+  for name, min_width in ((plots.RATE_ACCURACY, 600), (plots.RECONSTRUCTIONS, 600)):
+    with Image.open(os.path.join(workdir, name)) as img:
+      assert img.format == "PNG" and img.width >= min_width, name
+  assert report_lib.summary(report, workdir).splitlines()[-1] == f"plots: {plots.RATE_ACCURACY}, {plots.RECONSTRUCTIONS}"
+
+
 def test_methods_are_registered():
   for name in ("vic", "vc", "bince", "staggered"):
     assert methods.get(name).name == name

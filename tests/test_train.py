@@ -46,6 +46,20 @@ def test_run_writes_tensorboard_jsonl_config_and_report(tmp_path):
   assert [s for s, _ in test_events["loss"]] == [6, 12]
 
 
+def test_eval_subset_logs_a_test_curve_between_full_evaluations_and_selects_nothing(tmp_path):
+  config = loop_method.get_config(**{"eval_subset.every": 2, "eval_subset.size": 100})
+  report = train.train_and_eval(config, str(tmp_path))
+  records = log_lib.read_jsonl(str(tmp_path / "metrics.jsonl"))
+  subset = [r for r in records if r["split"] == "test_subset"]
+  assert [r["step"] for r in subset] == [2, 4, 8, 10]  # not at the full evaluations (6, 12)
+  assert all(r["examples"] == 100 for r in subset)
+  assert [s for s, _ in _event_scalars(str(tmp_path / "tensorboard" / "test_subset"))["loss"]] == [2, 4, 8, 10]
+  full = {r["step"]: r["loss"] for r in records if r["split"] == "test"}
+  assert report["best_step"] == min(full, key=full.get)  # chosen among the full evaluations only
+  plain = train.train_and_eval(loop_method.get_config(), str(tmp_path / "plain"))
+  assert plain["weight_norm"] == report["weight_norm"]  # the subset changes nothing that is trained
+
+
 def test_finished_run_trains_nothing_and_returns_its_report(tmp_path, capsys):
   first = train.train_and_eval(loop_method.get_config(), str(tmp_path))
   lines = (tmp_path / "metrics.jsonl").read_text()

@@ -105,16 +105,19 @@ def plot_cells(path: str, ids, *, mesh: int, lim: float, samples=None, codebook=
   ax.imshow(np.ma.masked_where(~edge, edge), cmap="spring", origin="lower", extent=extent, interpolation="nearest")
   if samples is not None:
     s = np.asarray(samples)
-    ax.scatter(s[:, 0], s[:, 1], s=1, c="k", alpha=0.3, linewidths=0)
+    ax.scatter(s[:, 0], s[:, 1], s=1, c="k", alpha=0.3, linewidths=0, label="test samples")
   if codebook is not None:
     cb = np.asarray(codebook)
     p = np.exp2(-np.asarray(code_bits, np.float64)) if code_bits is not None else np.ones(len(cb))
     size = 2 + 200 * p / p.max() * min(1.0, 30 / len(cb)) ** 0.5  # smaller dots when cells are many
-    ax.scatter(cb[:, 0], cb[:, 1], s=size, c="deeppink", edgecolors="white", linewidths=0.5)
+    ax.scatter(cb[:, 0], cb[:, 1], s=size, c="deeppink", edgecolors="white", linewidths=0.5,
+               label="codebook: each cell's reconstruction (area ∝ its probability)")
   ax.set_xlim(-lim, lim)
   ax.set_ylim(-lim, lim)
   ax.set_aspect("equal")
   ax.set_title(title, fontsize=9)
+  if samples is not None or codebook is not None:
+    ax.legend(fontsize=7, loc="upper right", markerscale=2, framealpha=0.8)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)

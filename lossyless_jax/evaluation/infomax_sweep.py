@@ -20,6 +20,8 @@ import sys
 
 import numpy as np
 
+from lossyless_jax.evaluation import seeds
+
 __all__ = ["METRICS", "Z99", "row", "collect", "summarize", "plot", "write"]
 
 Z99 = 2.5758  # two-sided 99 % normal quantile
@@ -145,7 +147,7 @@ def table(summary: list[dict]) -> str:
   lines = [f"{'scale':>7} {'C':>6} " + " ".join(f"{k[:13]:>15}" for k in keys)]
   for e in summary:
     cap = "inf" if e["capacity_nats"] is None else f"{e['capacity_nats']:.2f}"
-    cells = ["-" if e[k]["mean"] is None else f"{e[k]['mean']:.3f}±{e[k]['ci99']:.3f}" for k in keys]
+    cells = [seeds.show(e[k]["mean"], e[k]["ci99"], e[k]["n"], ".3f", ".3f", "±") for k in keys]
     lines.append(f"{e['noise_scale']:>7g} {cap:>6} " + " ".join(f"{c:>15}" for c in cells))
   return "\n".join(lines)
 

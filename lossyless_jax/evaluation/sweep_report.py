@@ -23,14 +23,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import math
 import os
 from typing import Sequence
 
 import numpy as np
 
 from lossyless_jax import sweeps
-from lossyless_jax.evaluation import gray_wyner_rd, infomax_sweep, rd_curves
+from lossyless_jax.evaluation import gray_wyner_rd, infomax_sweep, rd_curves, seeds as seeds_lib
+from lossyless_jax.evaluation.seeds import mean_ci
 
 
 @dataclasses.dataclass
@@ -116,8 +116,9 @@ def point_value(point: str) -> str:
 
 def rd_row(e: Entry) -> dict:
   distortion, is_mse = _distortion(e.report, e.workdir)
-  return {"config": e.name, "value": point_value(e.point), "seed": e.seed, "workdir": e.workdir,
-          "rate_bits": float(e.report["bits_per_image_estimated"]),
+  value = point_value(e.point)
+  return {"config": e.name, "value": value, "field": e.point.split("=", 1)[0] if value != e.point else "",
+          "seed": e.seed, "workdir": e.workdir, "rate_bits": float(e.report["bits_per_image_estimated"]),
           "coded_bits": float(e.report["bits_per_image_coded"]),
           "distortion": distortion, "distortion_is_mse": is_mse,
           "accuracy": e.report.get("probe_accuracy"), "ring_score": e.report.get("ring_score")}
@@ -158,6 +159,15 @@ def summarize(rows: list[dict]) -> dict:
   return out
 
 
+def _ordered(values) -> list:
+  """Grid values in numeric order when they are all numbers (``1e-05`` before ``0.0001``), else as given."""
+  values = list(values)
+  try:
+    return sorted(values, key=float)
+  except (TypeError, ValueError):
+    return values
+
+
 def plot(rows: list[dict], summary: dict, path: str) -> str:
   """Rate vs distortion per config: mean over seeds per grid point (± s.e. bars), seeds faint."""
   import matplotlib
@@ -172,16 +182,22 @@ def plot(rows: list[dict], summary: dict, path: str) -> str:
       seed_rows = sorted((r for r in mine if r["seed"] == s), key=lambda r: r["distortion"])
       ax.plot(_x([r["distortion"] for r in seed_rows], mse), [r["rate_bits"] for r in seed_rows],
               color=colour, alpha=0.25, lw=0.8)
-    values = list(dict.fromkeys(r["value"] for r in mine))
+    values = _ordered(dict.fromkeys(r["value"] for r in mine))
     xs = [_x([r["distortion"] for r in mine if r["value"] == v], mse) for v in values]
     ys = [np.array([r["rate_bits"] for r in mine if r["value"] == v]) for v in values]
     sem = lambda a: a.std(ddof=1) / np.sqrt(len(a)) if len(a) > 1 else 0.0
     res = summary[name]
     ax.errorbar([x.mean() for x in xs], [y.mean() for y in ys], xerr=[sem(x) for x in xs],
                 yerr=[sem(y) for y in ys], color=colour, marker="o", ms=4, lw=1.5, capsize=2,
-                label=f"{name}: AURD {res['aurd_mean']:.3g} ± {res['aurd_sem']:.2g}")
+                label=f"{name}: AURD {seeds_lib.show(res['aurd_mean'], res['aurd_sem'], len(res['seeds']), '.3g')}")
+    for v, x, y in zip(values, xs, ys):
+      ax.annotate(v, (float(x.mean()), float(y.mean())), fontsize=6, color=colour, xytext=(3, 3),
+                  textcoords="offset points")
   ax.set_xlabel("distortion: 0.5·log2(2πe·MSE) [bits]" if mse else "distortion: probe error")
   ax.set_ylabel("rate [bits] (estimated)")
+  fields = sorted({r.get("field") for r in rows} - {"", None})
+  ax.set_title("mean over seeds per grid point" + (f", labelled with its {', '.join(fields)}" if fields else ""),
+               fontsize=9)
   ax.legend(fontsize=8)
   ax.grid(alpha=0.3)
   fig.tight_layout()
@@ -221,8 +237,9 @@ def bd_rates(rows: list[dict], anchor: str) -> dict:
 def table(summary: dict) -> str:
   lines = [f"{'config':<24}{'AURD (mean ± s.e.)':>24}{'common-range AURD':>24}  seeds"]
   for name, res in summary.items():
-    common = f"{res['aurd_common_mean']:.4g} ± {res['aurd_common_sem']:.2g}" if "aurd_common_mean" in res else "-"
-    lines.append(f"{name:<24}{res['aurd_mean']:>14.4g} ± {res['aurd_sem']:<7.2g}{common:>24}  {len(res['seeds'])}")
+    n = len(res["seeds"])
+    common = seeds_lib.show(res.get("aurd_common_mean"), res.get("aurd_common_sem"), n)
+    lines.append(f"{name:<24}{seeds_lib.show(res['aurd_mean'], res['aurd_sem'], n):>24}{common:>24}  {n}")
   return "\n".join(lines)
 
 
@@ -322,18 +339,6 @@ def scalars(report: dict) -> dict:
           if isinstance(v, (int, float)) and not isinstance(v, bool) and v is not None}
 
 
-def mean_ci(values, confidence: float = 0.95) -> dict:
-  """Mean and the half-width of the Student-t confidence interval over seeds (0 for one seed)."""
-  v = np.asarray([x for x in values if x is not None and math.isfinite(x)], np.float64)
-  if not len(v):
-    return {"mean": None, "ci": None, "n": 0}
-  half = 0.0
-  if len(v) > 1:
-    from scipy import stats
-    half = float(stats.t.ppf(0.5 + confidence / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
-  return {"mean": float(v.mean()), "ci": half, "n": int(len(v))}
-
-
 def over_seeds(entries: Sequence[Entry], confidence: float = 0.95) -> list[dict]:
   """Per (config, grid point): the seeds and mean ± CI of every number the reports share."""
   groups = {}
@@ -372,7 +377,7 @@ def write_tables(entries: Sequence[Entry], out_dir: str, confidence: float = 0.9
     cols = [m for m in metrics if m in shared] or [m for m in KEY_METRICS if m in shared] or shared
     lines = [f"### {what}", "", "| config | point | seeds | " + " | ".join(cols) + " |", "|" + "---|" * (3 + len(cols))]
     for g in mine:
-      cells = ["-" if g[k]["mean"] is None else f"{g[k]['mean']:.4g} ± {g[k]['ci']:.2g}" for k in cols]
+      cells = [seeds_lib.show(g[k]["mean"], g[k]["ci"], g[k]["n"]) for k in cols]
       lines.append(f"| {g['config']} | {g['point']} | {len(g['seeds']) or 1} | " + " | ".join(cells) + " |")
     parts.append("\n".join(lines))
   md = "\n\n".join(parts) + f"\n\nmean ± {confidence:.0%} confidence half-width (Student t) over seeds\n"
@@ -422,8 +427,10 @@ def nerd_curves(entries: Sequence[Entry], out_dir: str, confidence: float = 0.95
       order = np.argsort(d)
       ax.plot(np.asarray(d)[order], np.asarray([s["mean"] for s in res["R_exact_bits"]])[order], "k--", lw=0.8,
               label=f"{label}: closed form R(D)")
-  ax.set_xlabel("distortion D")
-  ax.set_ylabel("rate [bits]")
+  measures = sorted({str(r["distortion"]) for r in out.values() if r.get("distortion")})
+  ax.set_xlabel("distortion D̂" + (f" ({', '.join(measures)})" if measures else ""))
+  ax.set_ylabel("rate R̂ [bits]")
+  ax.set_title(f"NERD R(D) estimates, mean ± {confidence:.0%} interval over seeds", fontsize=9)
   ax.legend(fontsize=7)
   ax.grid(alpha=0.3)
   fig.tight_layout()

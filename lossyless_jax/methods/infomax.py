@@ -334,7 +334,7 @@ def logged_mi_check(metrics_path: str, capacity_nats: float | None) -> dict:
           "mi_logged_lines": len(lines), "mi_within_ceiling": bool(max(excess) <= MI_SLACK_NATS)}
 
 
-def _plots(workdir, config, f, labels, uniform_heads):
+def _plots(workdir, config, f, labels, uniform_heads, out):
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
@@ -342,7 +342,13 @@ def _plots(workdir, config, f, labels, uniform_heads):
   pts = ax.scatter(f[:, 0], f[:, 1] if f.shape[1] > 1 else np.zeros(len(f)), c=labels, cmap="tab10", s=3, alpha=0.7)
   fig.colorbar(pts, ax=ax, label="class")
   kind, scale = _noise(config)
-  ax.set_title(f"f(x), target {config.model.target}, {'σ' if kind == 'gaussian' else 'ε'} = {scale:g}", fontsize=9)
+  cap = out.get("capacity_nats")
+  stats = ", ".join(f"{name} {out[k]:.2f}" for name, k in (("Î", "mi_nats"), ("HZ p", "henze_zirkler_p"),
+                                                            ("kNN AUC", "knn_auc")) if out.get(k) is not None)
+  ax.set_title(f"f(x) of {len(f)} digits (train + eval), target {config.model.target}, "
+               f"{'σ' if kind == 'gaussian' else 'ε'} = {scale:g}\n"
+               f"C = {'∞' if cap is None or not math.isfinite(cap) else f'{cap:.2f}'} nats" + (f"; {stats}" if stats else ""),
+               fontsize=8)
   ax.set_aspect("equal")
   fig.tight_layout()
   fig.savefig(os.path.join(workdir, "scatter.png"), dpi=120)
@@ -353,7 +359,11 @@ def _plots(workdir, config, f, labels, uniform_heads):
   fig, axes = plt.subplots(1, d, figsize=(3.2 * d, 2.6), squeeze=False)
   for j in range(d):
     axes[0, j].hist(uniform_heads[:, j], bins=20, range=(0, 1), color="C0")
-    axes[0, j].set_title(f"coordinate {j}", fontsize=9)
+    axes[0, j].axhline(len(uniform_heads) / 20, color="k", ls="--", lw=0.8, label="U(0, 1)")
+    ks = out.get("ks_uniform_stat")
+    axes[0, j].set_title(f"coordinate {j}" + (f": KS {ks[j]:.3f}, p {out['ks_uniform_p'][j]:.2g}" if ks else ""),
+                         fontsize=9)
+  axes[0, 0].legend(fontsize=7)
   fig.suptitle(f"marginals of the {config.model.target} head (U(0, 1) is flat)", fontsize=9)
   fig.tight_layout()
   fig.savefig(os.path.join(workdir, "histograms.png"), dpi=120)
@@ -391,7 +401,7 @@ def report(params, model_state, ctx):
                                       emb[test][0], labels[test], epochs=int(config.loss.eval_probe_epochs))
     out["linear_probe_accuracy"] = probe.test_accuracy
   if ctx.workdir and jax.process_index() == 0:
-    _plots(ctx.workdir, config, f_all, np.concatenate([labels[s] for s in splits]), f_all if uniform else None)
+    _plots(ctx.workdir, config, f_all, np.concatenate([labels[s] for s in splits]), f_all if uniform else None, out)
   return out
 
 

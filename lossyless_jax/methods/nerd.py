@@ -62,7 +62,7 @@ from lossyless_jax import checkpoint
 from lossyless_jax import config as config_lib
 from lossyless_jax.config import NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, each, one_of, optional
 from lossyless_jax import data as data_lib
-from lossyless_jax import methods, parallel
+from lossyless_jax import methods, parallel, progress
 from lossyless_jax.data import rd_sources
 from lossyless_jax.entropy import one_shot
 from lossyless_jax.evaluation import theory
@@ -473,7 +473,9 @@ def readouts(config, params, model_state, x) -> list[dict]:
                 jit_sampler=False)
   key = jax.random.PRNGKey(config.seed + 1)
   out = []
-  for k, sample_fn in enumerate(_sample_fns(config, params, model_state, x[0])):
+  fns = progress.phase("NERD R(D) readouts", _sample_fns(config, params, model_state, x[0]),
+                       unit="slopes" if mode == "lagrangian" else "targets")
+  for k, sample_fn in enumerate(fns):
     if mode == "lagrangian":
       out.append(nerd.nerd_readouts_chunked(x, sample_fn, key, values[k], num, **kwargs))
     else:
@@ -557,7 +559,8 @@ def _kmeans_points(config, x_eval):
   x_train = _flat(data_lib.load_arrays(config.data, "train"))
   dist = distortion_fn(config)
   points = []
-  for num in config.loss.get("kmeans", ()):
+  for num in progress.phase("k-means baseline", tuple(config.loss.get("kmeans", ())), unit="codebooks",
+                            label=lambda k: f"K={k}"):
     km = KMeans(n_clusters=int(num), n_init=3, random_state=config.seed).fit(x_train)
     d = _pairwise_min(dist, x_eval, km.cluster_centers_.astype(np.float32)).mean()
     points.append((math.log2(num), float(d)))
@@ -636,27 +639,55 @@ def _qy_variances(config, sample_fns, d_hats) -> dict:
   return out
 
 
-def _plot(path, curve, exact, kmeans):
+def _source_title(config) -> str:
+  """The plot title's source: the data name with its options (``gaussian20``, ``bernoulli p=0.3``)."""
+  opts = ", ".join(f"{k}={v}" for k, v in sorted(config.data.options.items()) if k != "eval_size")
+  return config.data.name + (f" ({opts})" if opts else "")
+
+
+def _plot(path, curve, exact, kmeans, title):
+  """``rd_curve.png``: NERD's points (untrusted ones crossed), the closed form, the k-means VQ points
+  and the one-shot code's file rate at each point; the axes fit these, and the log2 M ceilings are
+  drawn only where they fall inside them (else named in the legend)."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(5, 3.6))
+  fig, ax = plt.subplots(figsize=(5.6, 4))
   d, r, flag = np.asarray(curve["D"]), np.asarray(curve["R_bits"]), np.asarray(curve["near_ceiling"], bool)
+  ds, rs = [d], [r]
   if exact is not None:
-    grid = np.linspace(max(min(d) * 0.8, 1e-6), max(d) * 1.2, 200)
+    d_max = curve.get("D_max") or max(d) * 1.5
+    grid = np.linspace(max(min(d) * 0.6, 1e-6), max(min(max(d) * 1.5, d_max), max(d)), 200)
     ax.plot(grid, [exact(g) for g in grid], "k-", lw=1, label="R(D), closed form")
-  ax.plot(d[~flag], r[~flag], "o", label="NERD")
+    ds.append(grid)
+  ax.plot(d[~flag], r[~flag], "o", label="NERD R̂ at D̂")
   if flag.any():
     ax.plot(d[flag], r[flag], "x", color="red", label="NERD, near log2 M or log2 M_train (untrusted)")
   if kmeans:
     kb, kd = zip(*kmeans)
     ax.plot(kd, kb, "s", mfc="none", label="k-means VQ (log2 K)")
-  ax.axhline(curve["log2_M"], ls="--", color="gray", lw=0.8, label=f"log2 M = {curve['log2_M']:.1f}")
-  ax.axhline(curve["log2_M_train"], ls=":", color="gray", lw=0.8,
-             label=f"log2 M_train = {curve['log2_M_train']:.1f}")
-  ax.set_xlabel("distortion D (per sample)")
+    ds.append(np.asarray(kd)), rs.append(np.asarray(kb))
+  if curve.get("rcc_bits"):
+    ax.plot(curve["rcc_D"], curve["rcc_bits"], "^", mfc="none", color="C2",
+            label=f"one-shot code, file bits (N = 2^{curve['rcc_log2_N']:g})")
+    ax.plot(curve["rcc_D"], curve["rcc_guarantee_bits"], "v", mfc="none", color="gray",
+            label="its guarantee R̂ + log2(R̂ + 1) + 5 (eq. 25)")
+    ds.append(np.asarray(curve["rcc_D"])), rs.append(np.asarray(curve["rcc_guarantee_bits"]))
+  top = max(float(np.max(np.concatenate(rs))), 0.0)
+  hi = top * 1.15 + 0.05
+  ax.set_ylim(min(0.0, float(np.min(np.concatenate(rs)))) - 0.02 * hi, hi)
+  lo_d, hi_d = float(np.min(np.concatenate(ds))), float(np.max(np.concatenate(ds)))
+  ax.set_xlim(lo_d - 0.05 * (hi_d - lo_d), hi_d + 0.05 * (hi_d - lo_d) + 1e-9)
+  for key, style in (("log2_M", "--"), ("log2_M_train", ":")):
+    name = "log2 M" if key == "log2_M" else "log2 M_train"
+    if curve[key] <= hi:
+      ax.axhline(curve[key], ls=style, color="gray", lw=0.8, label=f"{name} = {curve[key]:.1f} (estimate ceiling)")
+    else:
+      ax.plot([], [], ls=style, color="gray", lw=0.8, label=f"{name} = {curve[key]:.1f} (above the plot)")
+  ax.set_xlabel(f"distortion D ({curve['distortion']}, per sample)")
   ax.set_ylabel("rate (bits per sample)")
-  ax.set_title(f"NERD rate–distortion estimate, M = {curve['M']}, M_train = {curve['M_train']}")
+  ax.set_title(f"NERD R(D): {title}, {curve['distortion']}\nM = {curve['M']} eval, M_train = {curve['M_train']} samples",
+               fontsize=9)
   ax.legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
@@ -678,7 +709,7 @@ def _one_shot(config, sample_fns, x, curve, workdir) -> dict:
             "rcc_index_entropy_bits": "index_entropy_bits", "rcc_mean_log2_index": "mean_log2_index",
             "rcc_mean_log2_weight": "mean_log2_weight", "rcc_D": "distortion", "rcc_guarantee_bits": "guarantee_bits"}
   out = {k: [] for k in (*fields, "rcc_decoded_exactly")}
-  for k, sample_fn in enumerate(sample_fns):
+  for k, sample_fn in enumerate(progress.phase("one-shot coding", sample_fns, unit="points")):
     path = os.path.join(workdir, f"rcc_{k}.bin")
     encoded, info = one_shot.rcc_compress(
         sources, sample_fn, config.seed, curve["beta"][k], n_cand, max(curve["R_bits"][k], 0.0),
@@ -730,7 +761,7 @@ def report(params, model_state, ctx):
   if jax.process_index() == 0:
     with open(os.path.join(ctx.workdir, "rd_curve.json"), "w") as f:
       json.dump(curve, f, indent=1)
-    _plot(os.path.join(ctx.workdir, "rd_curve.png"), curve, exact, kmeans)
+    _plot(os.path.join(ctx.workdir, "rd_curve.png"), curve, exact, kmeans, _source_title(config))
   return curve
 
 

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lossyless_jax import data as data_lib
-from lossyless_jax import parallel
+from lossyless_jax import parallel, progress
 from lossyless_jax.entropy import container, context, range_coder, streams
 from lossyless_jax.losses import gray_wyner as gw_loss
 from lossyless_jax.methods.gray_wyner import method as gw_method
@@ -184,7 +184,7 @@ def code_split(config, states: dict, latents: dict, est_bits: dict, workdir: str
   ideal = {s: [] for s in names}
   file_bits, decoded = [], {k: [] for k in latents}
   exact = True
-  for i in range(num):
+  for i in progress.phase("coding images", range(num), unit="images"):
     lat = {k: np.asarray(v[i], np.float32) for k, v in latents.items()}
     data = encode_image(states, lat)
     path = os.path.join(folder, f"{i:05d}.ljxs")
@@ -225,8 +225,11 @@ def _plot(path: str, report: dict, title: str) -> None:
   fig, ax = plt.subplots(figsize=(4.5, 3.4))
   keys = ("R0", "R1", "R2", "Rt", "Rr")
   vals = [report[k] for k in keys]
-  ax.bar(keys, vals, color=["C0", "C1", "C2", "C3", "C4"])
-  ax.set_ylabel(report["rate_unit"])
+  bars = ax.bar(keys, vals, color=["C0", "C1", "C2", "C3", "C4"])
+  ax.bar_label(bars, fmt="%.3f", fontsize=7)
+  ax.set_xticks(range(len(keys)), ["R0\ncommon", "R1\nprivate 1", "R2\nprivate 2", "Rt\nR0+R1+R2", "Rr\n2R0+R1+R2"],
+                fontsize=7)
+  ax.set_ylabel(f"{report['rate_unit']} (estimated)")
   ax.set_title(title, fontsize=8)
   fig.tight_layout()
   fig.savefig(path, dpi=110)

@@ -96,6 +96,7 @@ def config(method: str, *, lmbda: float, num_steps: int, lr: float = 1e-3,
   c.num_steps = num_steps
   c.log_every = max(1, min(100, num_steps // 10))
   c.eval_every = c.checkpoint.every = num_steps
+  c.eval_subset.every = max(1, num_steps // 10)  # TensorBoard's test curve between the full evaluations
   c.monitor = "test/loss"
   c.report_on = "last"
   c.optim = config_lib.optimizer_config(
@@ -169,6 +170,7 @@ def tiny(c, steps: int = 3):
   c.num_steps = steps
   c.log_every = 1
   c.eval_every = steps
+  c.eval_subset.every = 0
   c.checkpoint.every = steps
   c.coefs.rate.warmup_steps = min(1, c.coefs.rate.warmup_steps)
   ev = c.model.eval

@@ -27,12 +27,11 @@ import time
 
 import jax
 import numpy as np
-from tqdm.auto import tqdm
 
-from lossyless_jax import parallel
+from lossyless_jax import parallel, progress
 from lossyless_jax.logging import write_json
 from lossyless_jax.evaluation import classical, probes
-from lossyless_jax.methods.lossyless import banana_report, defaults
+from lossyless_jax.methods.lossyless import banana_report, defaults, plots
 from lossyless_jax.methods.lossyless import evaluate as E
 from lossyless_jax.methods.lossyless import model as M
 
@@ -56,7 +55,8 @@ def run(params, model_state, ctx) -> dict:
   os.makedirs(os.path.join(workdir, "compressed"), exist_ok=True)
   out = {"method": config.method}
   reps, inputs, labels = {}, {}, {}
-  for split in ev["splits"]:
+  for split in progress.phase("compressing splits" if coded else "encoding splits", ev["splits"], unit="splits",
+                              label=str):
     x, y = E.views(config, split)
     z, bits = E.featurize(params, model_state, config, x)
     out[f"{split}_num_images"] = len(x)
@@ -93,10 +93,24 @@ def run(params, model_state, ctx) -> dict:
     return out
 
   t1 = time.time()
-  _probes_and_baselines(params, model_state, config, workdir, ev, kind, out, reps, inputs, labels)
+  rows = _probes_and_baselines(params, model_state, config, workdir, ev, kind, out, reps, inputs, labels)
   timings["probes_s"] = time.time() - t1
+  if is_main:
+    _plots(params, model_state, config, workdir, kind, out, rows, inputs, reps)
   write_json(os.path.join(workdir, "timings.json"), timings)
   return out  # the table: `summary`, printed by the loop
+
+
+def _plots(params, model_state, config, workdir, kind, out, rows, inputs, reps, num_shown=12):
+  """``rate_accuracy.png`` (image sources with classical rows) and ``reconstructions.png`` (VIC / VC
+  on images): see ``plots``."""
+  if rows:
+    plots.rate_accuracy(os.path.join(workdir, plots.RATE_ACCURACY), out, rows)
+  if inputs["test"].ndim == 4 and kind in ("vic", "vc") and M.has_bottleneck(config.model):
+    shown = inputs["test"][:num_shown]
+    recon = E.reconstruct(params, model_state, config, reps["test"][:num_shown], shown.shape[1:])
+    plots.reconstructions(os.path.join(workdir, plots.RECONSTRUCTIONS), shown, recon,
+                          out.get("bits_per_image_coded"))
 
 
 def _probe_kwargs(ev, labels, reps, key):
@@ -106,13 +120,13 @@ def _probe_kwargs(ev, labels, reps, key):
               patience=int(ev["probe_patience"]))
 
 
-def _cnn(key, images, labels, ev, num_classes) -> probes.ProbeResult:
-  """The CNN of every image comparison, trained with validation early stopping."""
+def _cnn(key, images, labels, ev, num_classes, desc="CNN") -> probes.ProbeResult:
+  """The CNN of every image comparison, trained with validation early stopping (``desc``: its progress)."""
   val = (images["validation"], labels["validation"]) if "validation" in images else None
   return probes.train_cnn_classifier(
       key, images["train"], labels["train"], images["test"], labels["test"], num_classes=num_classes,
       channels=tuple(ev["cnn_channels"]), hidden=int(ev["cnn_hidden"]), epochs=int(ev["cnn_epochs"]),
-      batch_size=128, validation=val, patience=int(ev["cnn_patience"]))
+      batch_size=128, validation=val, patience=int(ev["cnn_patience"]), desc=desc)
 
 
 def _probes_and_baselines(params, model_state, config, workdir, ev, kind, out, reps, inputs, labels):
@@ -135,8 +149,10 @@ def _probes_and_baselines(params, model_state, config, workdir, ev, kind, out, r
   images = inputs["train"].ndim == 4
   if images and kind in ("vic", "vc") and ev["cnn_on_reconstructions"] and M.has_bottleneck(config.model):
     shape = inputs["train"].shape[1:]
-    recon = {s: E.reconstruct(params, model_state, config, reps[s], shape) for s in reps}
-    out["reconstruction_cnn_accuracy"] = _cnn(key, recon, labels, ev, num_classes).test_accuracy
+    recon = {s: E.reconstruct(params, model_state, config, reps[s], shape)
+             for s in progress.phase("decoding reconstructions", reps, unit="splits", label=str)}
+    recon_cnn = _cnn(key, recon, labels, ev, num_classes, "CNN on reconstructions")
+    out["reconstruction_cnn_accuracy"] = recon_cnn.test_accuracy
   if not images:
     if ev["uncompressed"]:
       raw = {s: E.featurize(params, model_state, config, inputs[s])[0] for s in inputs}
@@ -146,11 +162,12 @@ def _probes_and_baselines(params, model_state, config, workdir, ev, kind, out, r
   base = _classical_images(config, ev, inputs, labels)
   cache = _Cache(config, ev, workdir)
   if ev["uncompressed"]:
-    res = cache.get("uncompressed", lambda: _result_row(_cnn(key, base["images"], base["labels"], ev, num_classes)))
+    res = cache.get("uncompressed", lambda: _result_row(_cnn(key, base["images"], base["labels"], ev, num_classes,
+                                                             "CNN on uncompressed images")))
     out["uncompressed_accuracy"] = res["accuracy"]
     out["uncompressed_validation_accuracy"] = res["validation_accuracy"]
     out["uncompressed_train_images"] = len(base["labels"]["train"])
-  settings = tqdm(ev["classical"], desc="classical codecs", unit="setting", disable=None, dynamic_ncols=True)
+  settings = progress.phase("classical codecs", ev["classical"], unit="settings", label=str)
   rows = [cache.get(item, lambda item=item: _classical_row(item, key, base, ev, num_classes)) for item in settings]
   if rows:
     write_json(os.path.join(workdir, "classical.json"), rows)
@@ -277,4 +294,5 @@ def summary(report: dict, workdir: str) -> str:
   if "classical_reference" in report and os.path.exists(path):
     with open(path) as f:
       rows = json.load(f)
-  return table(report, rows)
+  shown = [n for n in (plots.RATE_ACCURACY, plots.RECONSTRUCTIONS) if os.path.exists(os.path.join(workdir, n))]
+  return table(report, rows) + (f"\nplots: {', '.join(shown)}" if shown else "")
