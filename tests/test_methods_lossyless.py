@@ -50,6 +50,20 @@ def test_tiny_vic_writes_its_plots_and_names_them():
   assert report_lib.summary(report, workdir).splitlines()[-1] == f"plots: {plots.RATE_ACCURACY}, {plots.RECONSTRUCTIONS}"
 
 
+def test_no_bit_ratio_is_printed_at_chance_accuracy():
+  from lossyless_jax.methods.lossyless import report as report_lib
+  out = {"method": "vic", "bits_per_image_estimated": 50.0, "bits_per_image_coded": 51.0,
+         "bits_per_image_coded_payload": 45.0, "probe_validation_accuracy": 0.15, "num_classes": 10}
+  rows = [{"codec": "png", "quality": 9, "bits_per_image": 840.0, "payload_bits_per_image": 700.0,
+           "accuracy": 0.9, "validation_accuracy": 0.9}]
+  at_chance = {**out, "probe_accuracy": 0.139, **report_lib.classical_reference(rows, {**out, "probe_accuracy": 0.139})}
+  assert "fewer coded bits" not in report_lib.table(at_chance, rows)
+  assert "no bit ratio" in report_lib.table(at_chance, rows)
+  trained = {**out, "probe_accuracy": 0.9, "probe_validation_accuracy": 0.9}
+  trained.update(report_lib.classical_reference(rows, trained))
+  assert "16.5x fewer coded bits than png:9" in report_lib.table(trained, rows)
+
+
 def test_methods_are_registered():
   for name in ("vic", "vc", "bince", "staggered"):
     assert methods.get(name).name == name

@@ -23,8 +23,9 @@ def _pyplot():
   return plt
 
 
-def rate_accuracy(path: str, out: dict, rows: list[dict]) -> str:
-  """Writes ``path``: the classical rows by codec and the compressor's point (see the module)."""
+def rate_accuracy(path: str, out: dict, rows: list[dict], show_ratio: bool = True) -> str:
+  """Writes ``path``: the classical rows by codec and the compressor's point (see the module);
+  ``show_ratio``: the title gives the bit ratio."""
   plt = _pyplot()
   fig, ax = plt.subplots(figsize=(6.4, 5))
   for i, codec in enumerate(sorted({r["codec"] for r in rows})):
@@ -47,7 +48,7 @@ def rate_accuracy(path: str, out: dict, rows: list[dict]) -> str:
   ax.set_xscale("log")
   ax.set_xlabel("bits per image (file, headers included; log scale)")
   ax.set_ylabel("test accuracy (%)")
-  ratio = out.get("classical_over_coded_ratio")
+  ratio = out.get("classical_over_coded_ratio") if show_ratio else None
   ax.set_title(f"{out['method']}: rate–accuracy on the test views"
                + (f" ({ratio:.1f}x fewer bits than {ref})" if ratio else ""), fontsize=9)
   ax.grid(True, which="both", lw=0.3, alpha=0.5)

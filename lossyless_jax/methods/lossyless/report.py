@@ -105,7 +105,7 @@ def _plots(params, model_state, config, workdir, kind, out, rows, inputs, reps, 
   """``rate_accuracy.png`` (image sources with classical rows) and ``reconstructions.png`` (VIC / VC
   on images): see ``plots``."""
   if rows:
-    plots.rate_accuracy(os.path.join(workdir, plots.RATE_ACCURACY), out, rows)
+    plots.rate_accuracy(os.path.join(workdir, plots.RATE_ACCURACY), out, rows, shows_ratio(out))
   if inputs["test"].ndim == 4 and kind in ("vic", "vc") and M.has_bottleneck(config.model):
     shown = inputs["test"][:num_shown]
     recon = E.reconstruct(params, model_state, config, reps["test"][:num_shown], shown.shape[1:])
@@ -133,6 +133,7 @@ def _probes_and_baselines(params, model_state, config, workdir, ev, kind, out, r
   key = jax.random.PRNGKey(int(ev["seed"]) + 17)
   kw = _probe_kwargs(ev, labels, reps, key)
   num_classes = kw["num_classes"]
+  out["num_classes"] = num_classes
   found = {"linear": probes.train_linear_probe(**kw, epochs=int(ev["linear_epochs"]))}
   if int(ev["mlp_epochs"]) > 0:
     found["mlp"] = probes.train_mlp_probe(**kw, hidden=tuple(ev["mlp_hidden"]), dropout=float(ev["mlp_dropout"]),
@@ -244,6 +245,11 @@ class _Cache:
     return value
 
 
+def shows_ratio(out: dict) -> bool:
+  """Whether the bit ratio means something: the probe's test accuracy is above twice chance."""
+  return "classical_over_coded_ratio" in out and out["probe_accuracy"] > 2.0 / out.get("num_classes", 1e9)
+
+
 def table(out: dict, rows: list[dict]) -> str:
   """The printed summary: the compressor, the uncompressed CNN, the classical rows, the ratio and
   a legend; bits per image and accuracies in %."""
@@ -269,7 +275,10 @@ def table(out: dict, rows: list[dict]) -> str:
     mark = "  <- ratio" if name == out.get("classical_reference") else ""
     lines.append(f"{name:<14}{'':>10}{num(r['bits_per_image'], 11, 1)}{num(r.get('payload_bits_per_image', nan), 9, 1)}"
                  f"{pct(r.get('validation_accuracy', nan))}{pct(r['accuracy'])}{mark}")
-  if "classical_over_coded_ratio" in out:
+  if "classical_over_coded_ratio" in out and not shows_ratio(out):
+    lines.append(f"no bit ratio: the probe's test accuracy {100 * out['probe_accuracy']:.1f}% is near chance "
+                 f"(at most twice 1/{out['num_classes']}), where any codec is 'within 2 points'")
+  elif "classical_over_coded_ratio" in out:
     which = ("the cheapest classical setting within 2 points on validation" if out["classical_within_2pts"] else
              "the most accurate classical setting (none is within 2 points on validation)")
     lines.append(f"{out['classical_over_coded_ratio']:.1f}x fewer coded bits than {out['classical_reference']}, {which} "
