@@ -117,7 +117,10 @@ def plot_cells(path: str, ids, *, mesh: int, lim: float, samples=None, codebook=
   ax.set_aspect("equal")
   ax.set_title(title, fontsize=9)
   if samples is not None or codebook is not None:
-    ax.legend(fontsize=7, loc="upper right", markerscale=2, framealpha=0.8)
+    legend = ax.legend(fontsize=7, loc="upper right", framealpha=0.8)
+    for handle in legend.legend_handles:  # legend markers of one readable size, opaque
+      handle.set_sizes([25.0])
+      handle.set_alpha(1.0)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
