@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 
 import jax
+
+from lossyless_jax import progress
 
 
 def write_json(path: str, obj) -> None:
@@ -78,12 +79,14 @@ def read_jsonl(path: str) -> list[dict]:
 
 
 class Progress:
-  """A tqdm bar (steps/s, ETA, loss) on an interactive terminal, plain periodic lines otherwise."""
+  """A tqdm bar (steps/s, ETA, loss) on an interactive terminal, plain periodic lines otherwise;
+  the same choice as the evaluation's phases (`progress.mode`, ``LOSSYLESS_PROGRESS``)."""
 
   def __init__(self, total: int, initial: int, interactive: bool | None = None):
     self.total, self.step = total, initial
-    self.enabled = jax.process_index() == 0
-    interactive = sys.stderr.isatty() if interactive is None else interactive
+    shown = progress.mode()
+    self.enabled = shown != "off"
+    interactive = shown == "bar" if interactive is None else interactive
     self.bar = None
     if self.enabled and interactive:
       from tqdm.auto import tqdm

@@ -214,6 +214,13 @@ def train_and_eval(config, workdir: str) -> dict:
           f"parameters of step {bad} are kept and the last good checkpoint in {workdir}/checkpoints is untouched. "
           f"Lower the learning rate (config.optim.lr.value) or enable clipping (config.optim.clip_norm).")
 
+  def evaluate(name, batches) -> dict:
+    """``method.evaluate`` on ``batches`` at the current step, logged under ``name``."""
+    results = method.evaluate(state["params"], state["model_state"], (shard(b) for b in batches), ctx())
+    results = {k: float(v) for k, v in results.items()}
+    logger.write(step, name, results)
+    return results
+
   try:
     while not meta["finished"]:
       batch, data_state = next(prefetched)
@@ -233,15 +240,12 @@ def train_and_eval(config, workdir: str) -> dict:
       evaluated = step % config.eval_every == 0 or step == config.num_steps
       if subsets and not evaluated and step % config.eval_subset.every == 0:
         for split, batches in subsets.items():
-          results = method.evaluate(state["params"], state["model_state"], (shard(b) for b in batches), ctx())
-          logger.write(step, f"{split}_subset", {k: float(v) for k, v in results.items()})
+          evaluate(f"{split}_subset", batches)
       if evaluated:
         check_finite()
         improved = False
         for split, batches in eval_data.items():
-          results = method.evaluate(state["params"], state["model_state"], (shard(b) for b in batches), ctx())
-          results = {k: float(v) for k, v in results.items()}
-          logger.write(step, split, results)
+          results = evaluate(split, batches)
           progress.write(f"step {step} {split}: " + " ".join(f"{k}={v:.4g}" for k, v in results.items()))
           if split == split_name:
             if metric_name not in results:

@@ -120,3 +120,13 @@ def test_off_prints_nothing(clock, monkeypatch, capsys):
   monkeypatch.setenv(progress.ENV, "off")
   assert list(progress.phase("work", "ab")) == ["a", "b"]
   assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("setting, shown", [("lines", True), ("off", False)])
+def test_the_training_bar_follows_the_same_setting(monkeypatch, capsys, setting, shown):
+  from lossyless_jax import logging as log_lib
+  monkeypatch.setenv(progress.ENV, setting)
+  bar = log_lib.Progress(total=10, initial=0)
+  bar.update(5, {"loss": 1.5})
+  bar.close()
+  assert ("step 5/10" in capsys.readouterr().out) == shown

@@ -123,8 +123,9 @@ def plot(summary: list[dict], path: str) -> str:
   bottom.set_xticks(ticks, [f"{t:g}" for t in ticks[:-1]] + ["∞\n(no noise)"])
   bottom.set_xlim(0, inf_x + 0.5)
   bottom.set_xlabel("capacity C [nats]")
-  seeds = max(len(e["seeds"]) for e in entries)
-  top.set_title("capacity sweep, " + (f"mean ± 99 % interval over {seeds} seeds" if seeds > 1 else "one seed"), fontsize=9)
+  num_seeds = max(len(e["seeds"]) for e in entries)
+  top.set_title("capacity sweep, " + (f"mean ± 99 % interval over {num_seeds} seeds" if num_seeds > 1 else "one seed"),
+                fontsize=9)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)

@@ -30,7 +30,6 @@ import numpy as np
 
 from lossyless_jax import sweeps
 from lossyless_jax.evaluation import gray_wyner_rd, infomax_sweep, rd_curves, seeds as seeds_lib
-from lossyless_jax.evaluation.seeds import mean_ci
 
 
 @dataclasses.dataclass
@@ -348,7 +347,7 @@ def over_seeds(entries: Sequence[Entry], confidence: float = 0.95) -> list[dict]
   for (name, point), group in groups.items():
     keys = set.intersection(*(set(scalars(e.report)) for e in group))
     out.append({"config": name, "point": point, "seeds": sorted(e.seed for e in group if e.seed is not None),
-                **{k: mean_ci([scalars(e.report)[k] for e in group], confidence) for k in sorted(keys)}})
+                **{k: seeds_lib.mean_ci([scalars(e.report)[k] for e in group], confidence) for k in sorted(keys)}})
   return out
 
 
@@ -412,7 +411,7 @@ def nerd_curves(entries: Sequence[Entry], out_dir: str, confidence: float = 0.95
   fig, ax = plt.subplots(figsize=(6, 4.5))
   for i, (label, group) in enumerate(groups.items()):
     betas = group[0].report["beta"]
-    stat = lambda k: [mean_ci([e.report[k][j] for e in group], confidence) for j in range(len(betas))]
+    stat = lambda k: [seeds_lib.mean_ci([e.report[k][j] for e in group], confidence) for j in range(len(betas))]
     res = {"beta": betas, "D": stat("D"), "R_bits": stat("R_bits"), "seeds": [e.seed for e in group],
            "distortion": group[0].report.get("distortion")}
     if "R_exact_bits" in group[0].report:

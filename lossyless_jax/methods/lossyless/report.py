@@ -106,11 +106,16 @@ def _plots(params, model_state, config, workdir, kind, out, rows, inputs, reps, 
   on images): see ``plots``."""
   if rows:
     plots.rate_accuracy(os.path.join(workdir, plots.RATE_ACCURACY), out, rows, shows_ratio(out))
-  if inputs["test"].ndim == 4 and kind in ("vic", "vc") and M.has_bottleneck(config.model):
+  if _decodes_images(config, kind, inputs):
     shown = inputs["test"][:num_shown]
     recon = E.reconstruct(params, model_state, config, reps["test"][:num_shown], shown.shape[1:])
     plots.reconstructions(os.path.join(workdir, plots.RECONSTRUCTIONS), shown, recon,
                           out.get("bits_per_image_coded"))
+
+
+def _decodes_images(config, kind, inputs) -> bool:
+  """Whether the compressor reconstructs images from its coded ẑ (VIC / VC with a bottleneck)."""
+  return inputs["test"].ndim == 4 and kind in ("vic", "vc") and M.has_bottleneck(config.model)
 
 
 def _probe_kwargs(ev, labels, reps, key):
@@ -148,7 +153,7 @@ def _probes_and_baselines(params, model_state, config, workdir, ev, kind, out, r
   out["probe_accuracy"] = found[best].test_accuracy
   out["probe_validation_accuracy"] = found[best].validation_accuracy
   images = inputs["train"].ndim == 4
-  if images and kind in ("vic", "vc") and ev["cnn_on_reconstructions"] and M.has_bottleneck(config.model):
+  if ev["cnn_on_reconstructions"] and _decodes_images(config, kind, inputs):
     shape = inputs["train"].shape[1:]
     recon = {s: E.reconstruct(params, model_state, config, reps[s], shape)
              for s in progress.phase("decoding reconstructions", reps, unit="splits", label=str)}
@@ -278,7 +283,7 @@ def table(out: dict, rows: list[dict]) -> str:
   if "classical_over_coded_ratio" in out and not shows_ratio(out):
     lines.append(f"no bit ratio: the probe's test accuracy {100 * out['probe_accuracy']:.1f}% is near chance "
                  f"(at most twice 1/{out['num_classes']}), where any codec is 'within 2 points'")
-  elif "classical_over_coded_ratio" in out:
+  elif shows_ratio(out):
     which = ("the cheapest classical setting within 2 points on validation" if out["classical_within_2pts"] else
              "the most accurate classical setting (none is within 2 points on validation)")
     lines.append(f"{out['classical_over_coded_ratio']:.1f}x fewer coded bits than {out['classical_reference']}, {which} "
