@@ -10,7 +10,7 @@ quantization-cell plot `cells.png` (rings) with its ring score.
 Deviation from the paper, to run in about a minute on 2 CPU cores: 256 hidden units (paper 1024),
 batch 1024 (the authors' scripts; paper 8192), 1,500 steps, lr 1e-3 -> 1e-5 (paper -> 1e-6).
 λ sweep (Fig. 5 left): `python launch/sweep.py --config=configs/banana_vic.py,configs/banana_vc.py`
-over `SWEEP_LAMBDAS` and 3 seeds. `:tiny` shrinks it to a few steps (tests).
+over `SWEEP_LAMBDAS` and 5 seeds. `:tiny` shrinks it to a few steps (tests).
 
 λ/β convention (paper §2.5): `coefs.rate.value` = λ = 1/β, the coefficient on the rate in nats;
 L = distortion + λ·rate (factor_beta 1 for both VIC and VC on Banana), constant (no warm-up).

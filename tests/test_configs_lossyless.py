@@ -25,7 +25,7 @@ def _module(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_config_is_valid_and_documented(name):
   mod = _module(name)
-  assert mod.__doc__.startswith(f"COMMAND: python launch/main.py --config=configs/") and f"configs/{name}.py" in mod.__doc__
+  assert mod.__doc__.startswith("COMMAND: python launch/main.py --config=configs/") and f"configs/{name}.py" in mod.__doc__
   assert "λ" in mod.__doc__ and ("β" in mod.__doc__ or "rate" in mod.__doc__)
   c = config_lib.validate(mod.get_config())
   method = methods.get(c.method)

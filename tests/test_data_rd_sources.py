@@ -1,8 +1,6 @@
 """Synthetic rate–distortion sources (data/rd_sources.py)."""
-import math
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

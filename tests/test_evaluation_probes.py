@@ -56,3 +56,18 @@ def test_sklearn_svc_and_schedules(digits):
     probes.make_schedule("linear", 1.0, 10)
   with pytest.raises(ValueError, match="y_train must be a 1-D integer array"):
     probes.train_linear_probe(_key(0), xtr, ytr.astype(np.float32), xte, yte, epochs=1)
+
+
+def test_refitting_the_same_architecture_compiles_nothing_new(digits):
+  """One CNN per classical codec setting: the second fit of a model on the same shapes reuses the
+  first fit's compiled step and prediction, whatever the key and the labels."""
+  xtr, ytr, xte, yte = digits
+  images_tr, images_te = xtr[:256, ..., None], xte[:64, ..., None]
+  fit = lambda seed, y: probes.train_cnn_classifier(_key(seed), images_tr, y, images_te, yte[:64], num_classes=10,
+                                                    channels=(4,), hidden=8, epochs=2, batch_size=64,
+                                                    validation=(images_te, yte[:64]))
+  first = fit(0, ytr[:256])
+  sizes = probes._train_step._cache_size(), probes._predict._cache_size()
+  second = fit(1, ytr[::-1][:256])
+  assert (probes._train_step._cache_size(), probes._predict._cache_size()) == sizes
+  assert first.final_train_loss_nats != second.final_train_loss_nats  # a real second fit

@@ -17,7 +17,6 @@ The digits source is provided elsewhere (``data`` / scikit-learn digits).
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Optional
 
 import jax

@@ -21,6 +21,8 @@ from typing import Callable
 
 import numpy as np
 
+from lossyless_jax import plotting
+
 __all__ = ["cell_ids", "ring_score", "invariant_mse", "plot_cells"]
 
 
@@ -90,15 +92,12 @@ def plot_cells(path: str, ids, *, mesh: int, lim: float, samples=None, codebook=
   """Saves the cell picture of a ``mesh × mesh`` grid over ``[-lim, lim]²`` (``ids`` in
   ``data.banana.mesh_grid`` order) with ``samples`` (n, 2) as black dots and ``codebook`` (k, 2)
   as pink dots of area ∝ ``2^-code_bits``."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
   ids = np.asarray(ids).reshape(mesh, mesh)
   perm = np.random.default_rng(0).permutation(int(ids.max()) + 1)  # neighbours get unrelated colours
   edge = np.zeros(ids.shape, bool)
   edge[:, 1:] |= ids[:, 1:] != ids[:, :-1]
   edge[1:, :] |= ids[1:, :] != ids[:-1, :]
-  fig, ax = plt.subplots(figsize=(6, 6))
+  fig, ax = plotting.subplots(figsize=(6, 6))
   extent = (-lim, lim, -lim, lim)
   ax.imshow(perm[ids] % 20, cmap="tab20", vmin=0, vmax=19, origin="lower", extent=extent, alpha=0.45,
             interpolation="nearest")
@@ -121,7 +120,4 @@ def plot_cells(path: str, ids, *, mesh: int, lim: float, samples=None, codebook=
     for handle in legend.legend_handles:  # legend markers of one readable size, opaque
       handle.set_sizes([25.0])
       handle.set_alpha(1.0)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
+  return plotting.save(fig, path)

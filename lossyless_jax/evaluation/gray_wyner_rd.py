@@ -21,6 +21,7 @@ from typing import Iterable, Mapping, Optional
 
 import numpy as np
 
+from lossyless_jax import plotting
 from lossyless_jax.evaluation import rd_curves
 
 __all__ = ["RATE_KEYS", "CITYSCAPES_UNCOMPRESSED", "distortion", "quality", "curves", "bd_rates", "plot"]
@@ -91,10 +92,7 @@ def plot(path: str, curves_by_codec: Mapping[str, Mapping[str, np.ndarray]], *, 
   curves on both (its distortion, a single √MSE, on the same axis as the paper does). With
   ``uncompressed`` (Cityscapes, Fig. 6) the panels show the quality ``mIoU + 1/RMSE`` against the
   rate instead, with that value as the uncompressed line."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharey=True)
+  fig, axes = plotting.subplots(1, 2, figsize=(9, 3.8), sharey=True)
   titles = {"Rt": "transmit rate Rt = R0 + R1 + R2", "Rr": "receive rate Rr = 2R0 + R1 + R2"}
   for ax, key in zip(axes, ("Rt", "Rr")):
     for i, (codec, c) in enumerate(sorted(curves_by_codec.items())):
@@ -116,7 +114,4 @@ def plot(path: str, curves_by_codec: Mapping[str, Mapping[str, np.ndarray]], *, 
   axes[1].legend(fontsize=7)
   if title:
     fig.suptitle(title, fontsize=9)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
+  return plotting.save(fig, path)

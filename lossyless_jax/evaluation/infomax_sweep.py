@@ -20,11 +20,12 @@ import sys
 
 import numpy as np
 
+from lossyless_jax import plotting
 from lossyless_jax.evaluation import seeds
 
 __all__ = ["METRICS", "Z99", "row", "collect", "summarize", "plot", "write"]
 
-Z99 = 2.5758  # two-sided 99 % normal quantile
+Z99 = 2.5758  # two-sided 99 % normal quantile: Fig. 1 reports asymptotic intervals, mean ± 2.576·std/√n
 METRICS = ("mi_nats", "shapiro_p", "dagostino_p", "henze_zirkler_p", "gnb_auc", "knn_auc", "mlp_auc", "knn_accuracy",
            "silhouette", "max_abs_correlation", "mi_logged_max_excess_nats")
 
@@ -77,9 +78,6 @@ def summarize(rows: list[dict]) -> list[dict]:
 
 def plot(summary: list[dict], path: str) -> str:
   """Fig. 1-style plot of `summarize`'s output (99 % intervals as error bars)."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
   finite = [e["capacity_nats"] for e in summary if e["capacity_nats"] is not None]
   inf_x = (max(finite) if finite else 1.0) * 1.15 + 0.5
   xs = np.array([inf_x if e["capacity_nats"] is None else e["capacity_nats"] for e in summary])
@@ -88,7 +86,7 @@ def plot(summary: list[dict], path: str) -> str:
   entries = [summary[i] for i in order]
   series = lambda k: (np.array([np.nan if e[k]["mean"] is None else e[k]["mean"] for e in entries]),
                       np.array([np.nan if e[k]["ci99"] is None else e[k]["ci99"] for e in entries]))
-  fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 7), sharex=True)
+  fig, (top, bottom) = plotting.subplots(2, 1, figsize=(6.4, 7), sharex=True)
   m, ci = series("mi_nats")
   top.errorbar(xs, m, yerr=ci, marker="o", color="k", capsize=2, label="InfoNCE estimate")
   grid = np.linspace(0, max(finite + [1.0]), 100)
@@ -126,10 +124,7 @@ def plot(summary: list[dict], path: str) -> str:
   num_seeds = max(len(e["seeds"]) for e in entries)
   top.set_title("capacity sweep, " + (f"mean ± 99 % interval over {num_seeds} seeds" if num_seeds > 1 else "one seed"),
                 fontsize=9)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
+  return plotting.save(fig, path)
 
 
 def write(rows: list[dict], folder: str, **extra) -> dict:

@@ -22,6 +22,7 @@ from it; one epoch is a loop of jitted minibatch steps (drop-last), full batch w
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
@@ -96,6 +97,55 @@ def _as_labels(y, name: str) -> np.ndarray:
   return y.astype(np.int32)
 
 
+def _adamw(learning_rate, weight_decay: float) -> optax.GradientTransformation:
+  return optax.adamw(learning_rate, weight_decay=weight_decay)
+
+
+# The jitted functions live at module level with the model and the shapes as their cache key, so
+# that refitting the same architecture (one CNN per classical codec setting, one probe per seed)
+# compiles once per process. The schedule enters as one learning rate per step.
+
+# One jitted step per minibatch, looped in Python: XLA's CPU backend runs convolutions inside a
+# `lax.scan` body ~10x slower than as a top-level computation.
+@functools.partial(jax.jit, static_argnames=("model", "batch_size", "weight_decay", "train_augment"))
+def _train_step(state, x_all, y_all, perm, i, k_steps, learning_rates, t, *, model, batch_size, weight_decay,
+                train_augment):
+  """Minibatch ``i`` of ``perm`` (global step ``t``, at ``learning_rates[t]``)."""
+  p, bstats, o = state
+  has_bn = bstats is not None
+  idx = jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size)
+  xb, yb = x_all[idx], y_all[idx]
+  k_aug, k_do = jax.random.split(jax.random.fold_in(k_steps, i))
+  if train_augment is not None:
+    xb = train_augment(k_aug, xb)
+
+  def loss_fn(params):
+    if has_bn:
+      logits, upd = model.apply({"params": params, "batch_stats": bstats}, xb, train=True, rngs={"dropout": k_do},
+                                mutable=["batch_stats"])
+      new_bstats = upd["batch_stats"]
+    else:
+      logits = model.apply({"params": params}, xb, train=True, rngs={"dropout": k_do})
+      new_bstats = bstats
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, yb)), new_bstats
+
+  (loss, bstats), g = jax.value_and_grad(loss_fn, has_aux=True)(p)
+  updates, o = _adamw(learning_rates[t], weight_decay).update(g, o, p)
+  return (optax.apply_updates(p, updates), bstats, o), loss
+
+
+@functools.partial(jax.jit, static_argnames=("n", "batch_size"))
+def _epoch_order(epoch_key, *, n, batch_size):
+  k_perm, k_steps = jax.random.split(epoch_key)
+  perm = jax.random.permutation(k_perm, n) if batch_size < n else jnp.arange(n)
+  return perm, k_steps
+
+
+@functools.partial(jax.jit, static_argnames=("model",))
+def _predict(vars_in, xb, *, model):
+  return model.apply(vars_in, xb, train=False)
+
+
 def fit_classifier(
     key: jax.Array,
     model: nn.Module,
@@ -140,52 +190,20 @@ def fit_classifier(
   params = variables["params"]
   batch_stats = variables.get("batch_stats")
   has_bn = batch_stats is not None
-  tx = optax.adamw(make_schedule(schedule, learning_rate, total_steps), weight_decay=weight_decay)
-  opt_state = tx.init(params)
+  schedule_fn = make_schedule(schedule, learning_rate, total_steps)
+  steps = jnp.arange(max(total_steps, 1))
+  learning_rates = jnp.broadcast_to(jnp.asarray(schedule_fn(steps), jnp.float32), steps.shape)
+  opt_state = _adamw(0.0, weight_decay).init(params)
+  step_fn = functools.partial(_train_step, model=model, batch_size=bs, weight_decay=float(weight_decay),
+                              train_augment=train_augment)
 
-  def loss_fn(p, bstats, xb, yb, rng):
-    vars_in = {"params": p} if not has_bn else {"params": p, "batch_stats": bstats}
-    if has_bn:
-      logits, upd = model.apply(vars_in, xb, train=True, rngs={"dropout": rng}, mutable=["batch_stats"])
-      new_bstats = upd["batch_stats"]
-    else:
-      logits = model.apply(vars_in, xb, train=True, rngs={"dropout": rng})
-      new_bstats = bstats
-    loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, yb))
-    return loss, new_bstats
-
-  grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-
-  # One jitted step per minibatch, looped in Python: XLA's CPU backend runs convolutions inside a
-  # `lax.scan` body ~10x slower than as a top-level computation.
-  @jax.jit
-  def train_step(state, x_all, y_all, perm, i, k_steps):
-    p, bstats, o = state
-    idx = jax.lax.dynamic_slice_in_dim(perm, i * bs, bs)
-    xb, yb = x_all[idx], y_all[idx]
-    k_aug, k_do = jax.random.split(jax.random.fold_in(k_steps, i))
-    if train_augment is not None:
-      xb = train_augment(k_aug, xb)
-    (loss, bstats), g = grad_fn(p, bstats, xb, yb, k_do)
-    updates, o = tx.update(g, o, p)
-    return (optax.apply_updates(p, updates), bstats, o), loss
-
-  @jax.jit
-  def epoch_order(epoch_key):
-    k_perm, k_steps = jax.random.split(epoch_key)
-    perm = jax.random.permutation(k_perm, n) if bs < n else jnp.arange(n)
-    return perm, k_steps
-
-  def run_epoch(state, epoch_key, x_all, y_all):
-    perm, k_steps = epoch_order(epoch_key)
+  def run_epoch(state, epoch, epoch_key, x_all, y_all):
+    perm, k_steps = _epoch_order(epoch_key, n=n, batch_size=bs)
     loss = jnp.nan
     for i in range(steps_per_epoch):
-      state, loss = train_step(state, x_all, y_all, perm, jnp.int32(i), k_steps)
+      t = jnp.int32(epoch * steps_per_epoch + i)
+      state, loss = step_fn(state, x_all, y_all, perm, jnp.int32(i), k_steps, learning_rates, t)
     return state, loss
-
-  @jax.jit
-  def predict(vars_in, xb):
-    return model.apply(vars_in, xb, train=False)
 
   def variables_of(state):
     p, bstats, _ = state
@@ -199,7 +217,7 @@ def fit_classifier(
       pad = eval_batch_size - chunk.shape[0] if m > eval_batch_size else 0
       if pad:
         chunk = jnp.concatenate([chunk, jnp.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
-      out = predict(vars_in, chunk)
+      out = _predict(vars_in, chunk, model=model)
       outs.append(np.asarray(out[: out.shape[0] - pad]))
     return np.concatenate(outs)
 
@@ -212,7 +230,7 @@ def fit_classifier(
   epochs_run = 0
   with progress.phase(desc, total=int(epochs), unit="epochs") as bar:
     for epoch in range(int(epochs)):
-      state, last_loss = run_epoch(state, jax.random.fold_in(k_train, epoch), x_train, y_train)
+      state, last_loss = run_epoch(state, epoch, jax.random.fold_in(k_train, epoch), x_train, y_train)
       epochs_run = epoch + 1
       if validation is None:
         bar.update()

@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from lossyless_jax import sweeps
+from lossyless_jax import plotting, sweeps
 from lossyless_jax.evaluation import gray_wyner_rd, infomax_sweep, rd_curves, seeds as seeds_lib
 
 
@@ -169,11 +169,8 @@ def _ordered(values) -> list:
 
 def plot(rows: list[dict], summary: dict, path: str) -> str:
   """Rate vs distortion per config: mean over seeds per grid point (± s.e. bars), seeds faint."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
   mse = rows[0]["distortion_is_mse"]
-  fig, ax = plt.subplots(figsize=(6, 4.5))
+  fig, ax = plotting.subplots(figsize=(6, 4.5))
   for i, name in enumerate(summary):
     mine = [r for r in rows if r["config"] == name]
     colour = f"C{i}"
@@ -199,10 +196,7 @@ def plot(rows: list[dict], summary: dict, path: str) -> str:
                fontsize=9)
   ax.legend(fontsize=8)
   ax.grid(alpha=0.3)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
+  return plotting.save(fig, path)
 
 
 def bd_rates(rows: list[dict], anchor: str) -> dict:
@@ -401,14 +395,11 @@ def _nerd_key(config: dict) -> tuple:
 def nerd_curves(entries: Sequence[Entry], out_dir: str, confidence: float = 0.95) -> dict:
   """Per NERD config: R̂ and D̂ per slope β̃, mean ± CI over seeds, the closed form R(D̂) where the
   source has one (``R_exact_bits``), and ``nerd_curves.png``."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
   groups = {}
   for e in entries:
     groups.setdefault(e.name if e.point == "base" else f"{e.name} {e.point}", []).append(e)
   out = {}
-  fig, ax = plt.subplots(figsize=(6, 4.5))
+  fig, ax = plotting.subplots(figsize=(6, 4.5))
   for i, (label, group) in enumerate(groups.items()):
     betas = group[0].report["beta"]
     stat = lambda k: [seeds_lib.mean_ci([e.report[k][j] for e in group], confidence) for j in range(len(betas))]
@@ -432,10 +423,8 @@ def nerd_curves(entries: Sequence[Entry], out_dir: str, confidence: float = 0.95
   ax.set_title(f"NERD R(D) estimates, mean ± {confidence:.0%} interval over seeds", fontsize=9)
   ax.legend(fontsize=7)
   ax.grid(alpha=0.3)
-  fig.tight_layout()
   path = os.path.join(out_dir, "nerd_curves.png")
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plotting.save(fig, path)
   return {"curves": out, "plot": path}
 
 

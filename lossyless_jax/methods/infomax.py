@@ -52,7 +52,7 @@ import numpy as np
 
 from lossyless_jax import config as config_lib
 from lossyless_jax import data as data_lib
-from lossyless_jax import methods, parallel
+from lossyless_jax import methods, parallel, plotting
 from lossyless_jax.config import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, each, one_of
 from lossyless_jax.data import augment as augment_lib
 from lossyless_jax.evaluation import normality
@@ -335,10 +335,7 @@ def logged_mi_check(metrics_path: str, capacity_nats: float | None) -> dict:
 
 
 def _plots(workdir, config, f, labels, uniform_heads, out):
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(4.6, 4.2))
+  fig, ax = plotting.subplots(figsize=(4.6, 4.2))
   pts = ax.scatter(f[:, 0], f[:, 1] if f.shape[1] > 1 else np.zeros(len(f)), c=labels, cmap="tab10", s=3, alpha=0.7)
   fig.colorbar(pts, ax=ax, label="class")
   kind, scale = _noise(config)
@@ -350,13 +347,11 @@ def _plots(workdir, config, f, labels, uniform_heads, out):
                f"C = {'∞' if cap is None or not math.isfinite(cap) else f'{cap:.2f}'} nats" + (f"; {stats}" if stats else ""),
                fontsize=8)
   ax.set_aspect("equal")
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, "scatter.png"), dpi=120)
-  plt.close(fig)
+  plotting.save(fig, os.path.join(workdir, "scatter.png"), dpi=120)
   if uniform_heads is None:
     return
   d = uniform_heads.shape[1]
-  fig, axes = plt.subplots(1, d, figsize=(3.2 * d, 2.6), squeeze=False)
+  fig, axes = plotting.subplots(1, d, figsize=(3.2 * d, 2.6), squeeze=False)
   for j in range(d):
     axes[0, j].hist(uniform_heads[:, j], bins=20, range=(0, 1), color="C0")
     axes[0, j].axhline(len(uniform_heads) / 20, color="k", ls="--", lw=0.8, label="U(0, 1)")
@@ -365,9 +360,7 @@ def _plots(workdir, config, f, labels, uniform_heads, out):
                          fontsize=9)
   axes[0, 0].legend(fontsize=7)
   fig.suptitle(f"marginals of the {config.model.target} head (U(0, 1) is flat)", fontsize=9)
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, "histograms.png"), dpi=120)
-  plt.close(fig)
+  plotting.save(fig, os.path.join(workdir, "histograms.png"), dpi=120)
 
 
 def report(params, model_state, ctx):

@@ -62,7 +62,7 @@ from lossyless_jax import checkpoint
 from lossyless_jax import config as config_lib
 from lossyless_jax.config import NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, each, one_of, optional
 from lossyless_jax import data as data_lib
-from lossyless_jax import methods, parallel, progress
+from lossyless_jax import methods, parallel, plotting, progress
 from lossyless_jax.data import rd_sources
 from lossyless_jax.entropy import one_shot
 from lossyless_jax.evaluation import theory
@@ -649,10 +649,7 @@ def _plot(path, curve, exact, kmeans, title):
   """``rd_curve.png``: NERD's points (untrusted ones crossed), the closed form, the k-means VQ points
   and the one-shot code's file rate at each point; the axes fit these, and the log2 M ceilings are
   drawn only where they fall inside them (else named in the legend)."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(5.6, 4))
+  fig, ax = plotting.subplots(figsize=(5.6, 4))
   d, r, flag = np.asarray(curve["D"]), np.asarray(curve["R_bits"]), np.asarray(curve["near_ceiling"], bool)
   ds, rs = [d], [r]
   if exact is not None:
@@ -689,9 +686,7 @@ def _plot(path, curve, exact, kmeans, title):
   ax.set_title(f"NERD R(D): {title}, {curve['distortion']}\nM = {curve['M']} eval, M_train = {curve['M_train']} samples",
                fontsize=9)
   ax.legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  plotting.save(fig, path, dpi=120)
 
 
 def _one_shot(config, sample_fns, x, curve, workdir) -> dict:

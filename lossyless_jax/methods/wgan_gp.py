@@ -162,13 +162,11 @@ def evaluate(params, model_state, batches, ctx):
 
 
 def _save_samples(path, images):
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  from matplotlib import image  # no pyplot (see lossyless_jax.plotting)
   side = int(np.sqrt(len(images)))
   h, w, c = images.shape[1:]
   grid = images[:side * side].reshape(side, side, h, w, c).transpose(0, 2, 1, 3, 4).reshape(side * h, side * w, c)
-  plt.imsave(path, grid[..., 0] if c == 1 else grid, cmap="gray", vmin=0.0, vmax=1.0)
+  image.imsave(path, grid[..., 0] if c == 1 else grid, cmap="gray", vmin=0.0, vmax=1.0)
 
 
 def report(params, model_state, ctx):

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lossyless_jax import data as data_lib
-from lossyless_jax import parallel, progress
+from lossyless_jax import parallel, plotting, progress
 from lossyless_jax.entropy import container, context, range_coder, streams
 from lossyless_jax.losses import gray_wyner as gw_loss
 from lossyless_jax.methods.gray_wyner import method as gw_method
@@ -219,10 +219,7 @@ def code_split(config, states: dict, latents: dict, est_bits: dict, workdir: str
 
 
 def _plot(path: str, report: dict, title: str) -> None:
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(4.5, 3.4))
+  fig, ax = plotting.subplots(figsize=(4.5, 3.4))
   keys = ("R0", "R1", "R2", "Rt", "Rr")
   vals = [report[k] for k in keys]
   bars = ax.bar(keys, vals, color=["C0", "C1", "C2", "C3", "C4"])
@@ -231,9 +228,7 @@ def _plot(path: str, report: dict, title: str) -> None:
                 fontsize=7)
   ax.set_ylabel(f"{report['rate_unit']} (estimated)")
   ax.set_title(title, fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plotting.save(fig, path)
 
 
 def run(params, model_state, ctx) -> dict:

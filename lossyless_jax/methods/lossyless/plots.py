@@ -12,22 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from lossyless_jax import plotting
+
 RATE_ACCURACY = "rate_accuracy.png"
 RECONSTRUCTIONS = "reconstructions.png"
-
-
-def _pyplot():
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  return plt
 
 
 def rate_accuracy(path: str, out: dict, rows: list[dict], show_ratio: bool = True) -> str:
   """Writes ``path``: the classical rows by codec and the compressor's point (see the module);
   ``show_ratio``: the title gives the bit ratio."""
-  plt = _pyplot()
-  fig, ax = plt.subplots(figsize=(6.4, 5))
+  fig, ax = plotting.subplots(figsize=(6.4, 5))
   for i, codec in enumerate(sorted({r["codec"] for r in rows})):
     mine = sorted((r for r in rows if r["codec"] == codec), key=lambda r: r["bits_per_image"])
     bits = [r["bits_per_image"] for r in mine]
@@ -53,17 +47,14 @@ def rate_accuracy(path: str, out: dict, rows: list[dict], show_ratio: bool = Tru
                + (f" ({ratio:.1f}x fewer bits than {ref})" if ratio else ""), fontsize=9)
   ax.grid(True, which="both", lw=0.3, alpha=0.5)
   ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  plotting.save(fig, path, dpi=120)
   return path
 
 
 def reconstructions(path: str, images: np.ndarray, recon: np.ndarray, bits: float | None = None) -> str:
   """Writes ``path``: ``images`` (N, H, W, C in [0, 1]) above their reconstructions."""
-  plt = _pyplot()
   n = len(images)
-  fig, axes = plt.subplots(2, n, figsize=(0.8 * n, 2), squeeze=False)
+  fig, axes = plotting.subplots(2, n, figsize=(0.8 * n, 2), squeeze=False)
   for row, (batch, name) in enumerate(((images, "input view"), (recon, "decoded"))):
     for i in range(n):
       img = np.clip(batch[i], 0.0, 1.0)
@@ -72,7 +63,5 @@ def reconstructions(path: str, images: np.ndarray, recon: np.ndarray, bits: floa
     axes[row, 0].set_ylabel(name, fontsize=7)
   fig.suptitle("test views (top) and sigmoid(decoder(ẑ)) from the file (bottom)"
                + (f", {bits:.1f} bits per image" if bits else ""), fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  plotting.save(fig, path, dpi=120)
   return path
