@@ -1,10 +1,10 @@
 """Encode / decode time of the masked-context coder (``lossyless_jax.entropy.context``), both schedules.
 
-COMMAND: python benchmarks/context_coding.py [--smoke] [--engine exact-f64|int64|both] [--cond]
+COMMAND: python benchmarks/context_coding.py [--smoke] [--engine exact-f64|int64|both] [--cond] [--cores N]
 
-Pins itself to one CPU core (BLAS single-threaded), briefly trains a ``ContextModel`` on a
-synthetic spatially correlated source (crops), exports it, and codes one latent (64×128×96; with
-``--smoke`` 6×10×8). It prints one JSON line per measurement:
+Pins itself to one CPU core (BLAS single-threaded; ``--cores N``: the first N cores, 0: all of
+them), briefly trains a ``ContextModel`` on a synthetic spatially correlated source (crops),
+exports it, and codes one latent (64×128×96; with ``--smoke`` 6×10×8). It prints one JSON line per measurement:
 
 - ``context/train``: steps, seconds, final training rate (bits per element);
 - ``context/encode`` (wavefront) and ``context/decode`` (``schedule`` wavefront / raster, per
@@ -30,20 +30,34 @@ import sys
 import time
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-  os.environ.setdefault(_var, "1")
 
 
-def _pin_to_one_core() -> bool:
+def _cores_arg(argv) -> int:
+  """``--cores`` read before numpy and jax are imported, since their thread pools are fixed then."""
+  for i, a in enumerate(argv):
+    if a.startswith("--cores="):
+      return int(a.split("=", 1)[1])
+    if a == "--cores" and i + 1 < len(argv):
+      return int(argv[i + 1])
+  return 1
+
+
+def _pin(cores: int) -> list[int]:
+  """Restricts the process to its first ``cores`` CPUs (0: all) and sizes BLAS and XLA to them."""
+  cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+  cpus = cpus[:cores] if cores > 0 else cpus
   try:
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    os.sched_setaffinity(0, set(cpus))
   except (AttributeError, OSError):
-    return False
-  return True
+    pass
+  if len(cpus) == 1:
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+  for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(var, str(len(cpus)))
+  return cpus
 
 
-PINNED = _pin_to_one_core()
+CPUS = _pin(_cores_arg(sys.argv[1:]))
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -141,6 +155,7 @@ def main():
   ap.add_argument("--train-steps", type=int, default=None)
   ap.add_argument("--raster-budget", type=float, default=600.0, help="seconds; above it raster is extrapolated")
   ap.add_argument("--seed", type=int, default=0)
+  ap.add_argument("--cores", type=int, default=1, help="CPU cores for BLAS and XLA (0: all); default one")
   args = ap.parse_args()
   h, w, c = (6, 10, 8) if args.smoke else (64, 128, 96)
   steps = args.train_steps if args.train_steps is not None else (10 if args.smoke else 400)
@@ -154,7 +169,7 @@ def main():
   n = y.size
   wavefronts = sum(1 for _ in cx.wavefronts(h, w))
   engines = list(cx.ENGINES) if args.engine == "both" else [args.engine]
-  common = {"shape": [h, w, c], "cond": bool(args.cond), "pinned_one_core": PINNED}
+  common = {"shape": [h, w, c], "cond": bool(args.cond), "pinned_one_core": len(CPUS) == 1, "cores": len(CPUS)}
 
   t_enc, data, ld = timed(lambda: cx.compress(state, y, cond, engine=engines[0]))
   sym = cx.symbols(state, y, cond)

@@ -185,6 +185,10 @@ def fit_classifier(
   steps_per_epoch = n // bs
   total_steps = steps_per_epoch * int(epochs)
 
+  try:
+    hash((model, train_augment))
+  except TypeError as e:  # the model keys the compiled step
+    raise TypeError(f"fit_classifier: the model's fields must be hashable (tuples, not lists): {e}") from None
   k_init, k_drop, k_train = jax.random.split(key, 3)
   variables = model.init({"params": k_init, "dropout": k_drop}, x_train[:1], train=False)
   params = variables["params"]
