@@ -108,10 +108,11 @@ def _adamw(learning_rate, weight_decay: float) -> optax.GradientTransformation:
 # One jitted step per minibatch, looped in Python: XLA's CPU backend runs convolutions inside a
 # `lax.scan` body ~10x slower than as a top-level computation.
 @functools.partial(jax.jit, static_argnames=("model", "batch_size", "weight_decay", "train_augment"))
-def _train_step(state, x_all, y_all, perm, i, k_steps, learning_rates, t, *, model, batch_size, weight_decay,
+def _train_step(state, x_all, y_all, perm, k_steps, learning_rates, t, *, model, batch_size, weight_decay,
                 train_augment):
-  """Minibatch ``i`` of ``perm`` (global step ``t``, at ``learning_rates[t]``)."""
+  """Global step ``t`` at ``learning_rates[t]``: minibatch ``t mod steps per epoch`` of ``perm``."""
   p, bstats, o = state
+  i = t % (x_all.shape[0] // batch_size)
   has_bn = bstats is not None
   idx = jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size)
   xb, yb = x_all[idx], y_all[idx]
@@ -205,8 +206,7 @@ def fit_classifier(
     perm, k_steps = _epoch_order(epoch_key, n=n, batch_size=bs)
     loss = jnp.nan
     for i in range(steps_per_epoch):
-      t = jnp.int32(epoch * steps_per_epoch + i)
-      state, loss = step_fn(state, x_all, y_all, perm, jnp.int32(i), k_steps, learning_rates, t)
+      state, loss = step_fn(state, x_all, y_all, perm, k_steps, learning_rates, jnp.int32(epoch * steps_per_epoch + i))
     return state, loss
 
   def variables_of(state):

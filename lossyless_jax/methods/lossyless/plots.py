@@ -47,8 +47,7 @@ def rate_accuracy(path: str, out: dict, rows: list[dict], show_ratio: bool = Tru
                + (f" ({ratio:.1f}x fewer bits than {ref})" if ratio else ""), fontsize=9)
   ax.grid(True, which="both", lw=0.3, alpha=0.5)
   ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
-  plotting.save(fig, path, dpi=120)
-  return path
+  return plotting.save(fig, path, dpi=120)
 
 
 def reconstructions(path: str, images: np.ndarray, recon: np.ndarray, bits: float | None = None) -> str:
@@ -63,5 +62,4 @@ def reconstructions(path: str, images: np.ndarray, recon: np.ndarray, bits: floa
     axes[row, 0].set_ylabel(name, fontsize=7)
   fig.suptitle("test views (top) and sigmoid(decoder(ẑ)) from the file (bottom)"
                + (f", {bits:.1f} bits per image" if bits else ""), fontsize=8)
-  plotting.save(fig, path, dpi=120)
-  return path
+  return plotting.save(fig, path, dpi=120)
