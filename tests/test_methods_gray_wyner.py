@@ -94,9 +94,12 @@ def test_every_codec_trains_on_the_synthetic_source(codec):
   assert metrics["rmse_1"] > 0 and metrics["rmse_2"] > 0
 
 
-def test_loss_is_the_papers_lagrangian():
-  """L = η(βR0 + R1 + R2) + d1 + d2 + w_aux·MSE(Y0¹, Y0²) with w_aux = η on the digits (Shared)."""
-  config = tiny_config(DIGITS, "dependent,shared", **{"loss.eta": 3.0, "loss.beta": 0.5})
+@pytest.mark.parametrize("warmup,step,ramp", [(0, 0, 1.0), (100, 25, 0.25), (100, 100, 1.0), (100, 400, 1.0)])
+def test_loss_is_the_papers_lagrangian(warmup, step, ramp):
+  """L = η(βR0 + R1 + R2) + d1 + d2 + w_aux·MSE(Y0¹, Y0²) with w_aux = η on the digits (Shared);
+  with ``eta_warmup_steps`` the rate's η ramps linearly from 0, the agreement weight does not."""
+  config = tiny_config(DIGITS, "dependent,shared", **{"loss.eta": 3.0, "loss.beta": 0.5,
+                                                      "loss.eta_warmup_steps": warmup})
   method = methods.get("gray_wyner")
   batch = batch_of(config, 8)
   params, state = method.init(jax.random.PRNGKey(0), batch, config)
@@ -109,11 +112,12 @@ def test_loss_is_the_papers_lagrangian():
   for k in params["f2"]:
     if k != "down_3":
       params["f2"][k] = params["f1"][k]
-  ctx = methods.StepContext(step=0, coefs={}, config=config)
+  ctx = methods.StepContext(step=jnp.asarray(step), coefs={}, config=config)
   value, (m, _) = method.loss(params, state, batch, None, ctx)
   m = jax.tree_util.tree_map(float, m)
   assert m["R0_bpp"] > 1e-3 and m["aux_mse"] > 1e-3
-  expected = 3.0 * (0.5 * m["R0_bpp"] + m["R1_bpp"] + m["R2_bpp"]) + m["d1"] + m["d2"] + 3.0 * m["aux_mse"]
+  expected = (3.0 * ramp * (0.5 * m["R0_bpp"] + m["R1_bpp"] + m["R2_bpp"]) + m["d1"] + m["d2"]
+              + 3.0 * m["aux_mse"])
   assert float(value) == pytest.approx(expected, rel=1e-5)
 
 

@@ -18,7 +18,8 @@ split. The report (`report`) codes the test split into real files.
 Config ``model``: ``codec`` (shared | separated | combined | independent | joint), ``transform``
 (conv | pixel_shuffle), ``latent_channels`` (E), ``channels`` (the three analysis widths),
 ``num_blocks`` (ResBlocks per stack), ``res_kernel``, ``head_hidden`` (MLP head width; None: the
-flattened input size), ``num_classes``. Config ``loss``: ``eta``, ``beta``, ``aux_weight`` (γ),
+flattened input size), ``num_classes``. Config ``loss``: ``eta``, ``eta_warmup_steps`` (η of the
+training loss ramped linearly from 0 over that many steps; 0, the paper's constant η, by default), ``beta``, ``aux_weight`` (γ),
 ``aux_scaled_by_eta``, ``recon_weight``, ``recon_scale``; report-only ``code_images`` (test images
 coded into files, 0: all) and ``rate_tolerance`` (relative gap allowed between coded and
 estimated bits). The source (``config.data.name``) picks the task: ``gray_wyner_synthetic``,
@@ -45,15 +46,15 @@ from lossyless_jax.methods.gray_wyner import model as gw_model
 
 MODEL = dict(codec="shared", transform="conv", latent_channels=6, channels=(24, 48, 192), num_blocks=3,
              res_kernel=3, head_hidden=None, num_classes=10)
-LOSS = dict(eta=1.0, beta=1.0, aux_weight=1.0, aux_scaled_by_eta=False, recon_weight=0.0, recon_scale=255.0,
-            code_images=0, rate_tolerance=0.02)
+LOSS = dict(eta=1.0, eta_warmup_steps=0, beta=1.0, aux_weight=1.0, aux_scaled_by_eta=False, recon_weight=0.0,
+            recon_scale=255.0, code_images=0, rate_tolerance=0.02)
 # data source -> (task, input channels M, input key)
 SOURCES = {"gray_wyner_synthetic": ("synthetic", 2, "x"), "coloured_digits": ("coloured_digits", 3, "image"),
            "cityscapes": ("cityscapes", 3, "image")}
 MODEL_CHECKS = dict(codec=one_of(*gw_model.CODECS), transform=one_of(*gw_model.TRANSFORMS),
                     latent_channels=POSITIVE_INT, channels=each(POSITIVE_INT), num_blocks=POSITIVE_INT,
                     res_kernel=POSITIVE_INT, head_hidden=optional(POSITIVE_INT), num_classes=POSITIVE_INT)
-LOSS_CHECKS = dict(eta=NON_NEGATIVE, beta=NON_NEGATIVE, aux_weight=NON_NEGATIVE, recon_weight=NON_NEGATIVE,
+LOSS_CHECKS = dict(eta=NON_NEGATIVE, eta_warmup_steps=NON_NEGATIVE_INT, beta=NON_NEGATIVE, aux_weight=NON_NEGATIVE, recon_weight=NON_NEGATIVE,
                    recon_scale=POSITIVE, code_images=NON_NEGATIVE_INT, rate_tolerance=NON_NEGATIVE)
 
 
@@ -179,14 +180,26 @@ def _forward(config, params, model_state, batch):
   return x, latents, cands, lik, recons, outputs, d1, d2, extra
 
 
-def _lagrangian(config, x, cands, lik, recons, d1, d2):
+def rate_multiplier(loss_config, step):
+  """η at ``step``: ramped linearly from 0 over ``eta_warmup_steps`` (0: η from the first step, as
+  in the paper, whose η is constant). The agreement weight ``w_aux = η`` of ``aux_scaled_by_eta``
+  keeps the full η throughout."""
+  eta, warm = float(loss_config.eta), int(loss_config.eta_warmup_steps)
+  if warm <= 0:
+    return eta
+  return eta * jnp.minimum(1.0, jnp.asarray(step, jnp.float32) / warm)
+
+
+def _lagrangian(config, x, cands, lik, recons, d1, d2, step=None):
   l = config.loss
   codec = config.model.codec
   w_rec = float(l.recon_weight)
+  eta = float(l.eta) if step is None else rate_multiplier(l, step)
   return gw_loss.lagrangian(
-      lik, d1, d2, codec=codec, num_pixels=x.shape[1] * x.shape[2], eta=float(l.eta), beta=float(l.beta),
-      common_candidates=cands if codec == "shared" else None, aux_weight=float(l.aux_weight),
-      aux_scaled_by_eta=bool(l.aux_scaled_by_eta), reconstructions=recons if w_rec else None,
+      lik, d1, d2, codec=codec, num_pixels=x.shape[1] * x.shape[2], eta=eta, beta=float(l.beta),
+      common_candidates=cands if codec == "shared" else None,
+      aux_weight=gw_loss.aux_coefficient(float(l.aux_weight), float(l.eta), bool(l.aux_scaled_by_eta)),
+      reconstructions=recons if w_rec else None,
       inputs=x if w_rec else None, recon_weight=w_rec, recon_scale=float(l.recon_scale))
 
 
@@ -196,7 +209,7 @@ def loss(params, model_state, batch, rng, ctx):
   if source(config)[0] == "cityscapes":  # §4.3: over the batch's pixels, not a mean of per-image terms
     d1, d2 = gw_cityscapes.batch_distortions(outputs, batch)
     extra = {"rmse_px": extra["rmse_px"]}
-  value, metrics = _lagrangian(config, x, cands, lik, recons, jnp.mean(d1), jnp.mean(d2))
+  value, metrics = _lagrangian(config, x, cands, lik, recons, jnp.mean(d1), jnp.mean(d2), ctx.step)
   metrics.update({k: jnp.mean(v) for k, v in extra.items()})
   return value, (metrics, model_state)
 
