@@ -3,7 +3,7 @@
 VIC (paper Eq. 8) on augmented scikit-learn digits, the default job: encode A(x), reconstruct the
 unaugmented x (Bernoulli logits summed over pixels). Then the full evaluation (real bitstreams,
 probes on the decoded representations selected on the validation split, PNG/JPEG/WebP over
-their quality range) and a printed table. About 3–4 minutes on 2 idle CPU cores. `:tiny` shrinks it to
+their quality range) and a printed table. About 3–6 minutes on 2 idle CPU cores. `:tiny` shrinks it to
 a few steps (tests).
 
 λ/β convention (paper §2.5, App. E): `coefs.rate.value` = λ = 1/β, the coefficient on the rate in
