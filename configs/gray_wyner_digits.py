@@ -11,10 +11,10 @@ CPU defaults: scikit-learn's 8×8 digits (1,257 train / 180 validation / 360 tes
 32×32) instead of MNIST (``:…,paper`` reads ``tfds:mnist``, prepared by the user), analysis widths
 (8, 16, 32) with one ResBlock per stack (paper: (24, 48, 192), three), batch 100,
 1,500 steps at lr 1e-3 (paper: lr 1e-4, at most 200 epochs, patience 25), MLP heads of width 512
-(paper 3072 = 3·32·32), validation every 150 steps, η = 10, and η ramped up from 0 over the first
-300 steps (``loss.eta_warmup_steps``; paper: constant η). At initialisation every latent rounds to 0;
-with the full η from the first step the rate term can keep them there, so both tasks stay at chance
-(seen on an AMD EPYC VM, where the same command without the ramp collapsed by step 50). `get_sweep(arg)` gives Table 6's η
+(paper 3072 = 3·32·32), validation every 150 steps, η = 10, ramped up from 0 over the first 300
+steps (``loss.eta_warmup_steps``; paper: constant η). At initialisation every latent rounds to 0, and
+with the full η from the first step the rate term can keep them there: without the ramp both tasks
+stayed at chance on an AMD EPYC CPU. A larger η needs a longer ramp. `get_sweep(arg)` gives Table 6's η
 for the PMF (Dependent {1, 10, 25, 50, 75, 100}, Independent {1, 10, 25, 50}, Mixture
 {1, 10, 25, 100}; Mixture with the Independent codec {1, 10, 25, 50, 75}).
 """

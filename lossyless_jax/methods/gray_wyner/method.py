@@ -18,11 +18,11 @@ split. The report (`report`) codes the test split into real files.
 Config ``model``: ``codec`` (shared | separated | combined | independent | joint), ``transform``
 (conv | pixel_shuffle), ``latent_channels`` (E), ``channels`` (the three analysis widths),
 ``num_blocks`` (ResBlocks per stack), ``res_kernel``, ``head_hidden`` (MLP head width; None: the
-flattened input size), ``num_classes``. Config ``loss``: ``eta``, ``eta_warmup_steps`` (η of the
-training loss ramped linearly from 0 over that many steps; 0, the paper's constant η, by default), ``beta``, ``aux_weight`` (γ),
-``aux_scaled_by_eta``, ``recon_weight``, ``recon_scale``; report-only ``code_images`` (test images
-coded into files, 0: all) and ``rate_tolerance`` (relative gap allowed between coded and
-estimated bits). The source (``config.data.name``) picks the task: ``gray_wyner_synthetic``,
+flattened input size), ``num_classes``. Config ``loss``: ``eta``, ``eta_warmup_steps`` (the training
+loss's η ramped linearly from 0 over that many steps; 0, the paper's constant η, by default),
+``beta``, ``aux_weight`` (γ), ``aux_scaled_by_eta``, ``recon_weight``, ``recon_scale``; report-only
+``code_images`` (test images coded into files, 0: all) and ``rate_tolerance`` (relative gap allowed
+between coded and estimated bits). The source (``config.data.name``) picks the task: ``gray_wyner_synthetic``,
 ``coloured_digits`` or ``cityscapes`` (which also reads the ``tasks`` section).
 """
 from __future__ import annotations
@@ -54,8 +54,9 @@ SOURCES = {"gray_wyner_synthetic": ("synthetic", 2, "x"), "coloured_digits": ("c
 MODEL_CHECKS = dict(codec=one_of(*gw_model.CODECS), transform=one_of(*gw_model.TRANSFORMS),
                     latent_channels=POSITIVE_INT, channels=each(POSITIVE_INT), num_blocks=POSITIVE_INT,
                     res_kernel=POSITIVE_INT, head_hidden=optional(POSITIVE_INT), num_classes=POSITIVE_INT)
-LOSS_CHECKS = dict(eta=NON_NEGATIVE, eta_warmup_steps=NON_NEGATIVE_INT, beta=NON_NEGATIVE, aux_weight=NON_NEGATIVE, recon_weight=NON_NEGATIVE,
-                   recon_scale=POSITIVE, code_images=NON_NEGATIVE_INT, rate_tolerance=NON_NEGATIVE)
+LOSS_CHECKS = dict(eta=NON_NEGATIVE, eta_warmup_steps=NON_NEGATIVE_INT, beta=NON_NEGATIVE, aux_weight=NON_NEGATIVE,
+                   recon_weight=NON_NEGATIVE, recon_scale=POSITIVE, code_images=NON_NEGATIVE_INT,
+                   rate_tolerance=NON_NEGATIVE)
 
 
 def _section(defaults) -> ml_collections.ConfigDict:
@@ -181,22 +182,18 @@ def _forward(config, params, model_state, batch):
 
 
 def rate_multiplier(loss_config, step):
-  """η at ``step``: ramped linearly from 0 over ``eta_warmup_steps`` (0: η from the first step, as
-  in the paper, whose η is constant). The agreement weight ``w_aux = η`` of ``aux_scaled_by_eta``
-  keeps the full η throughout."""
+  """η of the training loss at ``step``: ramped linearly from 0 over ``eta_warmup_steps`` (0: the
+  paper's constant η). The agreement weight ``w_aux = η`` of ``aux_scaled_by_eta`` keeps the full η."""
   eta, warm = float(loss_config.eta), int(loss_config.eta_warmup_steps)
-  if warm <= 0:
-    return eta
-  return eta * jnp.minimum(1.0, jnp.asarray(step, jnp.float32) / warm)
+  return optax.linear_schedule(0.0, eta, warm)(step) if warm > 0 else eta
 
 
-def _lagrangian(config, x, cands, lik, recons, d1, d2, step=None):
+def _lagrangian(config, x, cands, lik, recons, d1, d2, step):
   l = config.loss
   codec = config.model.codec
   w_rec = float(l.recon_weight)
-  eta = float(l.eta) if step is None else rate_multiplier(l, step)
   return gw_loss.lagrangian(
-      lik, d1, d2, codec=codec, num_pixels=x.shape[1] * x.shape[2], eta=eta, beta=float(l.beta),
+      lik, d1, d2, codec=codec, num_pixels=x.shape[1] * x.shape[2], eta=rate_multiplier(l, step), beta=float(l.beta),
       common_candidates=cands if codec == "shared" else None,
       aux_weight=gw_loss.aux_coefficient(float(l.aux_weight), float(l.eta), bool(l.aux_scaled_by_eta)),
       reconstructions=recons if w_rec else None,
