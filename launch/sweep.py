@@ -95,13 +95,20 @@ def summarize_runs(runs, workdir: str, **extra):
   return sweep_report.sweep_summary(entries, workdir, log=lambda s: print(s, flush=True), **extra)
 
 
+def summary_fields(runs, field: str, values) -> dict:
+  """What the summary records about the grid: the swept field and values (None for a config's
+  `get_sweep()`) and the seeds the runs use (a grid's own seeds, not only ``--seeds``)."""
+  return dict(field=field if values is not None else None, values=values,
+              seeds=sorted({r.seed for r in runs if r.seed is not None}))
+
+
 def sweep(paths: list[str], values, field: str, seeds: list[int], workdir: str, workers: int = 0):
   """Runs (or resumes) the sweep on this machine and writes its summary in `workdir`
   (`workers=0`: in this process)."""
   runs = sweeps.enumerate_runs(paths, workdir, field=field, values=values, seeds=seeds)
   sweeps.write_manifest(runs, workdir)
   log = lambda s: print(s, flush=True)
-  extra = dict(field=field if values is not None else None, values=values, seeds=seeds)
+  extra = summary_fields(runs, field, values)
   if workers == 0:
     reports = sweeps.run_inprocess(runs, log)
     entries = [sweep_report.Entry(r.name, r.point, r.seed, r.workdir, rep, sweeps.build_config(r).to_dict())
@@ -137,7 +144,7 @@ def main(argv):
   from lossyless_jax import train
   for run in runs:  # every run's config is checked before anything runs or is written
     train.check(sweeps.build_config(run))
-  executor, extra = _EXECUTOR.value, dict(field=_FIELD.value if _VALUES.value else None, values=_VALUES.value, seeds=seeds)
+  executor, extra = _EXECUTOR.value, summary_fields(runs, _FIELD.value, _VALUES.value)
   if executor == "local":
     if _DRY_RUN.value:
       return _print_runs(runs)

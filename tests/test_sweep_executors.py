@@ -44,6 +44,9 @@ def test_get_sweep_grids_become_runs(tmp_path):
   module = sweeps._module("configs/infomax_digits_gauss.py")
   assert len(runs) == len(module.get_sweep())  # the grid sets its own seeds: --seeds does not cross it
   assert os.path.relpath(runs[0].workdir, tmp_path) == "loss.sigma=0.0/seed=0"
+  sweep_cli = launch_module("sweep")  # the summary records the grid's own seeds, not --seeds
+  assert sweep_cli.summary_fields(runs, None, None) == dict(field=None, values=None, seeds=list(module.SEEDS))
+  assert sweep_cli.summary_fields(_runs(tmp_path), "loss.noise", ["0.1", "0.2"])["seeds"] == [0, 1]
   banana = sweeps.enumerate_runs(["configs/banana_vic.py", "configs/banana_vc.py"], str(tmp_path))
   assert len(banana) == 2 * 9 * 5  # Fig. 5: 9 λ × 5 seeds per config, each config in its own folder
   assert os.path.relpath(banana[0].workdir, tmp_path) == "banana_vic/coefs.rate.value=1e-05/seed=0"
