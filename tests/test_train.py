@@ -44,6 +44,8 @@ def test_run_writes_tensorboard_jsonl_config_and_report(tmp_path):
   assert [s for s, _ in train_events["loss"]] == [4, 8, 12]
   np.testing.assert_allclose([v for _, v in train_events["loss"]], [r["loss"] for r in records if r["split"] == "train"], rtol=1e-6)
   assert [s for s, _ in test_events["loss"]] == [6, 12]
+  with open(tmp_path / "checkpoints" / "latest" / "12" / "meta" / "metadata") as f:
+    assert json.load(f)["data"] == {"position": 12}  # the init batch is not a training step's
 
 
 def test_eval_subset_logs_a_test_curve_between_full_evaluations_and_selects_nothing(tmp_path):
@@ -88,6 +90,13 @@ def test_nonfinite_loss_stops_with_message_and_keeps_last_good_checkpoint(tmp_pa
   assert steps[-1] == 4
   params = ocp.StandardCheckpointer().restore(str(tmp_path / "checkpoints" / "latest" / "4" / "state"))["params"]
   assert np.all(np.isfinite(np.asarray(params["w"])))
+  # the steps before the bad one trained as in a clean run: its step 4 exactly, not its step 2
+  clean = {}
+  for n in (2, 4):
+    train.train_and_eval(loop_method.get_config(num_steps=n, eval_every=100), str(tmp_path / f"clean{n}"))
+    clean[n] = _final_params(str(tmp_path / f"clean{n}"))[1]["w"]
+  np.testing.assert_array_equal(np.asarray(params["w"]), clean[4])
+  assert not np.array_equal(clean[2], clean[4])
 
 
 def test_early_stopping_on_patience(tmp_path):
