@@ -1,6 +1,6 @@
 """Training speed of the default configs: the bare jitted step, the whole loop, the input pipeline.
 
-  python benchmarks/train_step.py [--case NAME ...] [--measure step,loop,pipeline] [--compare REV]
+  python benchmarks/train_step.py [--case NAME ...] [--measure step,loop,pipeline[,profile]] [--compare REV]
 
 Each case is a config (+ overrides) of this repository; one JSON line per case and measurement:
 
@@ -12,7 +12,10 @@ Each case is a config (+ overrides) of this repository; one JSON line per case a
   replaced by no-ops: steady-state steps/s between its log lines (the first, which compiles, left
   out), and its ratio to the bare step (``loop_over_step``);
 * ``pipeline``: batches/s the input pipeline (`data.build` for the train split, laid out on the
-  devices) delivers, and its ratio to the step's consumption (``pipeline_over_step``).
+  devices) delivers, and its ratio to the step's consumption (``pipeline_over_step``);
+* ``profile`` (not in the default): where the step's time goes, milliseconds per step by kind of
+  op (convolutions, matmuls, reductions, gathers, data movement, elementwise and other) from a
+  `jax.profiler` trace of `--steps` steps, each op classified from the compiled step's HLO.
 
 `--compare REV` measures the same cases for another commit in the same run: the commit is
 exported with `git archive` into a temporary folder, and each measurement runs in a fresh worker
@@ -88,8 +91,9 @@ def _peak_rss_mib() -> float:
   return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def measure(case: str, steps: int, warmup: int, repeats: int, smoke: bool = False) -> dict:
-  """Builds the case's config, its method, optimizer and jitted step (imports from `sys.path`)."""
+def _built_step(case: str, smoke: bool):
+  """The case's config, its method, optimizer and jitted step (imports from `sys.path`), a fresh
+  replicated state and the first training batch on the devices."""
   import jax
   import numpy as np
   from lossyless_jax import data, methods, optim, parallel, train
@@ -100,15 +104,19 @@ def measure(case: str, steps: int, warmup: int, repeats: int, smoke: bool = Fals
   batch = next(data.build(config.data, "train", 0, 1))
   params, model_state = method.init(jax.random.PRNGKey(0), batch, config)
   tx = optim.make_optimizer(config.optim, config.num_steps, params, method.param_labels)
-
-  def fresh_state():
-    return parallel.replicate(mesh, dict(step=np.int32(0), params=params, model_state=model_state,
-                                         opt_state=tx.init(params), rng=jax.random.PRNGKey(1),
-                                         nonfinite_step=np.int32(-1)))
-
+  state = parallel.replicate(mesh, dict(step=np.int32(0), params=params, model_state=model_state,
+                                        opt_state=tx.init(params), rng=jax.random.PRNGKey(1),
+                                        nonfinite_step=np.int32(-1)))
   step_fn = train.make_train_step(method, tx, config, mesh)
-  device_batch = parallel.shard_batch(mesh, batch)
-  state = fresh_state()
+  return spec, overrides, batch, step_fn, state, parallel.shard_batch(mesh, batch)
+
+
+def measure(case: str, steps: int, warmup: int, repeats: int, smoke: bool = False) -> dict:
+  """Steady-state steps/s of the bare jitted step, its compile time and the peak host memory."""
+  import jax
+  import numpy as np
+
+  spec, overrides, batch, step_fn, state, device_batch = _built_step(case, smoke)
   t0 = time.perf_counter()
   state, metrics = step_fn(state, device_batch)
   jax.block_until_ready((state, metrics))
@@ -130,6 +138,71 @@ def measure(case: str, steps: int, warmup: int, repeats: int, smoke: bool = Fals
           "steps_per_s": round(steps_per_s, 2), "examples_per_s": round(steps_per_s * batch_size, 1),
           "compile_s": round(compile_s, 2), "peak_rss_mib": _peak_rss_mib(),
           "device": str(jax.devices()[0].device_kind), "devices": jax.device_count(), "jax": jax.__version__}
+
+
+# the kinds of op of `measure_profile`: a fusion counts as the first of these it contains
+_PROFILE_KINDS = (("convolution", "convolutions"), ("dot", "matmuls"), ("gather", "gathers"),
+                  ("scatter", "gathers"), ("reduce", "reductions"), ("reduce-window", "reductions"))
+_MOVES = {"pad", "slice", "concatenate", "copy", "transpose", "bitcast", "broadcast", "reshape", "dynamic-slice",
+          "dynamic-update-slice", "parameter", "constant", "tuple", "get-tuple-element"}
+
+
+def _op_kinds(hlo_text: str) -> dict:
+  """Instruction name -> kind (`_PROFILE_KINDS`, else "data movement" or "elementwise, other") of
+  an optimized HLO module's text; a fusion's kind is that of the ops in its fused computation."""
+  import re
+  bodies = {}
+  for block in re.split(r"\n(?=%|ENTRY)", hlo_text):
+    head = re.match(r"%(\S+) ", block)
+    if head:
+      bodies[head.group(1)] = set(re.findall(r"= \S+ ([a-z\-]+)\(", block))
+  kinds = {}
+  for line in hlo_text.splitlines():
+    m = re.match(r"\s*(?:ROOT )?%(\S+) = \S+ ([a-z\-]+)\(", line)
+    if not m:
+      continue
+    call = re.search(r"calls=%([^,\s]+)", line)
+    ops = bodies.get(call.group(1), set()) if call and m.group(2) == "fusion" else {m.group(2)}
+    kind = next((k for op, k in _PROFILE_KINDS if op in ops), None)
+    kinds[m.group(1)] = kind or ("data movement" if ops <= _MOVES else "elementwise, other")
+  return kinds
+
+
+def measure_profile(case: str, steps: int, warmup: int, smoke: bool = False) -> dict:
+  """Device time per step by kind of op: `steps` steps under `jax.profiler.trace`, each XLA op of
+  the trace classified from the compiled step's HLO (`_op_kinds`). Milliseconds per step, summed
+  over the threads that run ops (so the total can exceed the wall time); the trace's own overhead
+  per op makes the traced wall time longer than the bare step's."""
+  import collections
+  import glob
+  import gzip
+  import jax
+
+  spec, overrides, _, step_fn, state, device_batch = _built_step(case, smoke)
+  kinds = _op_kinds(step_fn.lower(state, device_batch).compile().as_text())
+  for _ in range(warmup + 1):
+    state, _metrics = step_fn(state, device_batch)
+  jax.block_until_ready(state)
+  with tempfile.TemporaryDirectory(prefix="bench_profile_") as folder:
+    with jax.profiler.trace(folder):
+      t0 = time.perf_counter()
+      for _ in range(steps):
+        state, _metrics = step_fn(state, device_batch)
+      jax.block_until_ready(state)
+      wall = time.perf_counter() - t0
+    with gzip.open(glob.glob(os.path.join(folder, "**", "*.trace.json.gz"), recursive=True)[0]) as f:
+      events = json.load(f)["traceEvents"]
+  ms = collections.Counter()
+  ops = 0
+  for e in events:
+    kind = kinds.get(e.get("name")) if e.get("ph") == "X" else None
+    if kind:
+      ms[kind] += e["dur"] / 1000 / steps
+      ops += 1
+  return {"case": case, "config": spec, "ms_per_step": {k: round(v, 3) for k, v in sorted(ms.items())},
+          "op_ms_per_step": round(sum(ms.values()), 3), "ops_per_step": round(ops / steps, 1),
+          "traced_wall_ms_per_step": round(wall / steps * 1000, 3), "steps": steps,
+          "device": str(jax.devices()[0].device_kind), "jax": jax.__version__}
 
 
 def measure_loop(case: str, steps: int, smoke: bool = False) -> dict:
@@ -185,11 +258,15 @@ def measure_pipeline(case: str, batches: int, smoke: bool = False) -> dict:
 
 
 def commit_of(root: str) -> str:
+  """The short commit of the checkout at `root`, with ``+dirty`` when tracked files differ from it."""
   try:
-    return subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    sha = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    status = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                            capture_output=True, text=True, check=True).stdout
   except (OSError, subprocess.CalledProcessError):
     return "unknown"
+  return sha + ("+dirty" if status.strip() else "")
 
 
 def export_commit(rev: str, folder: str) -> str:
@@ -227,7 +304,7 @@ def main(argv=None):
   parser.add_argument("--compare", metavar="REV", help="also measure commit REV, alternating, and print ratios")
   parser.add_argument("--pairs", type=int, default=3, help="alternating (this, REV) measurements with --compare")
   parser.add_argument("--measure", default="step,loop,pipeline",
-                      help="comma list of step, loop, pipeline (--compare measures the step only)")
+                      help="comma list of step, loop, pipeline, profile (--compare measures the step only)")
   parser.add_argument("--loop_steps", type=int, default=600, help="steps of the loop measurement")
   parser.add_argument("--devices", type=int, default=1,
                       help="simulated CPU devices (XLA_FLAGS=--xla_force_host_platform_device_count) for the run")
@@ -237,15 +314,16 @@ def main(argv=None):
   if args.smoke:
     args.steps, args.warmup, args.repeats, args.pairs, args.loop_steps = 2, 1, 1, 1, 30
   what = [w for w in args.measure.split(",") if w]
-  unknown = sorted(set(what) - {"step", "loop", "pipeline"})
+  unknown = sorted(set(what) - {"step", "loop", "pipeline", "profile"})
   if unknown:
-    parser.error(f"--measure: unknown {', '.join(unknown)}; expected step, loop, pipeline")
+    parser.error(f"--measure: unknown {', '.join(unknown)}; expected step, loop, pipeline, profile")
   if args.worker:
     sys.path.insert(0, args.worker)
     case = args.case[0]
     run = {"step": lambda: measure(case, args.steps, args.warmup, args.repeats, args.smoke),
            "loop": lambda: measure_loop(case, args.loop_steps, args.smoke),
-           "pipeline": lambda: measure_pipeline(case, 20 if args.smoke else 200, args.smoke)}
+           "pipeline": lambda: measure_pipeline(case, 20 if args.smoke else 200, args.smoke),
+           "profile": lambda: measure_profile(case, args.steps, args.warmup, args.smoke)}
     print(json.dumps({w: run[w]() for w in what}))
     return
   head = commit_of(HERE)

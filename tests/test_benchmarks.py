@@ -103,6 +103,19 @@ def test_train_step_smoke(python):
     assert step["commit"] and step["jax"] and step["device"] and step["config"].startswith("configs/")
 
 
+def test_train_step_profile_smoke(python):
+  """Where the step's time goes: every traced op is classified, and a dense-layer model's trace
+  holds matmuls and elementwise ops."""
+  rows = _rows(python(["benchmarks/train_step.py", "--smoke", "--case", "banana_vic", "--measure", "profile"],
+                      timeout=300).stdout)
+  r = rows["train_profile/banana_vic"]
+  _positive(r, "op_ms_per_step", "ops_per_step", "traced_wall_ms_per_step")
+  kinds = r["ms_per_step"]
+  assert set(kinds) <= {"convolutions", "matmuls", "gathers", "reductions", "data movement", "elementwise, other"}
+  assert kinds.get("matmuls", 0) > 0 and kinds.get("elementwise, other", 0) > 0, kinds
+  assert abs(sum(kinds.values()) - r["op_ms_per_step"]) < 0.01, r
+
+
 def test_all_lists_every_benchmark_and_stamps_its_rows(python):
   import os
   import sys

@@ -50,7 +50,12 @@ def _disabled_features() -> str:
   return " ".join(avx512 or [t for t in on if t == "X86_V3"])
 
 
-_EXP_PROBE = "np.exp(np.linspace(-700, 700, 1_000_001)).tobytes()"
+# NumPy's SIMD kernels that the disabled features select: float64 exp differs in last bits with
+# AVX-512 turned off; on a CPU without AVX-512 it does not (it has no AVX2 kernel), but float32 exp
+# and float64 tanh do with AVX2/FMA3 turned off (an AMD EPYC without AVX-512)
+_KERNEL_PROBE = ("np.exp(np.linspace(-700, 700, 1_000_001)).tobytes()"
+                 " + np.exp(np.linspace(-80, 80, 1_000_001, dtype=np.float32)).tobytes()"
+                 " + np.tanh(np.linspace(-7, 7, 1_000_001)).tobytes()")
 _BLAS_PROBE = "[i.get('architecture') for i in threadpoolctl.threadpool_info() if i['internal_api'] == 'openblas']"
 
 
@@ -63,13 +68,13 @@ def test_golden_files_decode_the_same_with_other_cpu_features_and_threads(tmp_pa
              OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", OPENBLAS_CORETYPE="Prescott")
   code = ("import hashlib, sys, threadpoolctl; import numpy as np; sys.path.insert(0, 'tests'); "
           "import test_entropy_golden as t; t.check_all(); "
-          f"print(repr({_BLAS_PROBE})); print(hashlib.sha256({_EXP_PROBE}).hexdigest())")
+          f"print(repr({_BLAS_PROBE})); print(hashlib.sha256({_KERNEL_PROBE}).hexdigest())")
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   import hashlib
-  here = hashlib.sha256(eval(_EXP_PROBE)).hexdigest()  # pylint: disable=eval-used
-  # the subprocess really ran other kernels: float64 exp differs in last bits, the files do not
+  here = hashlib.sha256(eval(_KERNEL_PROBE)).hexdigest()  # pylint: disable=eval-used
+  # the subprocess really ran other kernels: their results differ in last bits, the files' do not
   assert proc.stdout.split()[-1] != here, f"NPY_DISABLE_CPU_FEATURES={features} changed nothing"
   import threadpoolctl
   blas_here = eval(_BLAS_PROBE, {"threadpoolctl": threadpoolctl})  # pylint: disable=eval-used

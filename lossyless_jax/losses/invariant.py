@@ -37,15 +37,19 @@ __all__ = [
 Likelihood = Literal["bernoulli", "gaussian_sigmoid", "gaussian"]
 
 
+def _flat(x: jax.Array) -> jax.Array:
+  return x.reshape(x.shape[0], -1)
+
+
 def _per_example_sum(x: jax.Array) -> jax.Array:
-  return jnp.sum(x.reshape(x.shape[0], -1), axis=-1)
+  return jnp.sum(_flat(x), axis=-1)
 
 
 def _per_example(x: jax.Array, reduce: str) -> jax.Array:
   if reduce == "sum":
     return _per_example_sum(x)
   if reduce == "mean":
-    return jnp.mean(x.reshape(x.shape[0], -1), axis=-1)
+    return jnp.mean(_flat(x), axis=-1)
   raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
 
 
@@ -67,6 +71,9 @@ def reconstruction_nll(
     raise ValueError(
         f"decoder output shape {tuple(decoder_out.shape)} != target shape {tuple(target.shape)}"
     )
+  # per example, flat: XLA:CPU (its YNNPACK fusions) ran these reductions over (B, H, W, 1)
+  # images 30× slower than over (B, H·W)
+  decoder_out, target = _flat(decoder_out), _flat(target)
   if likelihood == "bernoulli":
     # Stable BCE with logits: max(l, 0) − l·t + log(1 + exp(−|l|)).
     l, t = decoder_out, target
@@ -83,6 +90,7 @@ def reconstruction_nll(
 
 
 def _metrics(prefix: str, per_example: jax.Array, decoder_out, target, likelihood) -> dict:
+  decoder_out, target = _flat(decoder_out), _flat(target)
   recon = jax.nn.sigmoid(decoder_out) if likelihood != "gaussian" else decoder_out
   mse = jnp.mean(jnp.square(recon - target))
   return {

@@ -14,7 +14,7 @@ classification head, for "CNN on reconstructions / decoded images".
 
 Initialisation: Kaiming-normal ``fan_out`` for (transposed) convolutions, Kaiming-uniform for
 dense layers, zero biases (App. E; authors' ``weights_init``). The stride-2 (transposed)
-convolutions are ``nets.strided``'s: the same layers, computed as plain convolutions (speed).
+convolutions are ``nets.strided``'s: the same layers, computed as matrix products (speed).
 """
 from __future__ import annotations
 
