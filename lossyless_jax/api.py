@@ -80,7 +80,11 @@ def to_model_images(x, shape: tuple, what: str = "input") -> np.ndarray:
           "ratio is resized): crop or pad them first")
   if x.shape[1:3] != (h, w):
     import jax
-    x = np.clip(np.asarray(jax.image.resize(x, (x.shape[0], h, w, c), method="bilinear"), np.float32), 0.0, 1.0)
+    # one image at a time: XLA:CPU's kernels for the resize sum in an order that can depend on the
+    # batch size, and an image must become the same input alone or in any batch
+    x = np.concatenate([np.asarray(jax.image.resize(one[None], (1, h, w, c), method="bilinear"), np.float32)
+                        for one in x])
+    x = np.clip(x, 0.0, 1.0)
   return np.ascontiguousarray(x, np.float32)
 
 
