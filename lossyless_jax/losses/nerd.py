@@ -334,27 +334,35 @@ def _make_chunk_update(distortion_fn, num_x_batches):
 
     def one_batch(carry, inputs):
       del carry
-      (m, s, t, dmin, dsum), xb, vx = inputs
+      (s, t, u, dmin, dsum), xb, vx = inputs
       d = distortion_fn(xb, y)  # (xb, chunk)
       d = jnp.where(valid_y[None, :], d, 0.0)
-      a = betas[:, None, None] * d[None]  # (K, xb, chunk)
-      a = jnp.where(valid_y[None, None, :], a, -jnp.inf)
-      m_new = jnp.maximum(m, jnp.max(a, axis=-1))
-      scale = jnp.exp(m - m_new)
-      e = jnp.exp(a - m_new[..., None])
+      dmin_new = jnp.minimum(dmin, jnp.min(jnp.where(valid_y[None, :], d, jnp.inf), axis=-1))
+      # β̃ ≤ 0, so max_j a_ij = β̃ min_j d_ij and every shifted exponent is β̃ (d − d_min) ≤ 0,
+      # exactly 0 at the nearest atom. (Written as β̃ d − max_j β̃ d, XLA fuses the product into
+      # an FMA with an unrounded β̃ d, and the nearest atom's exponent drifts off 0.)
+      beta = betas[:, None]  # (K, 1)
+      moved = jnp.where(s > 0, beta * (dmin - dmin_new)[None], 0.0)  # m − m_new; s = 0 at the start
+      scale = jnp.where(s > 0, jnp.exp(moved), 0.0)
+      gap = beta[..., None] * (d - dmin_new[:, None])[None]  # (K, xb, chunk), a − m_new ≤ 0
+      gap = jnp.where(valid_y[None, None, :], gap, 0.0)
+      e = jnp.where(valid_y[None, None, :], jnp.exp(gap), 0.0)
       s_new = s * scale + jnp.sum(e, axis=-1)
       t_new = t * scale + jnp.sum(e * d[None], axis=-1)
-      dmin_new = jnp.minimum(dmin, jnp.min(jnp.where(valid_y[None, :], d, jnp.inf), axis=-1))
+      # e^{a−m_new}(a−m_new) = e^{m−m_new} e^{a−m} ((a−m) + (m−m_new)).
+      u_new = (u + s * moved) * scale + jnp.sum(e * gap, axis=-1)
       dsum_new = dsum + jnp.sum(d, axis=-1)
       del vx
-      return None, (m_new, s_new, t_new, dmin_new, dsum_new)
+      return None, (s_new, t_new, u_new, dmin_new, dsum_new)
 
-    m, s, t, dmin, dsum = stats
+    s, t, u, dmin, dsum = stats
     # Move the x-batch axis first for scan: stats (K, nb, xb) -> (nb, K, xb).
-    per_batch = (jnp.moveaxis(m, 1, 0), jnp.moveaxis(s, 1, 0), jnp.moveaxis(t, 1, 0), dmin, dsum)
+    first = lambda v: jnp.moveaxis(v, 1, 0)
+    per_batch = (first(s), first(t), first(u), dmin, dsum)
     _, out = jax.lax.scan(one_batch, None, (per_batch, xs, valid_x), length=num_x_batches)
-    m, s, t, dmin, dsum = out
-    return (jnp.moveaxis(m, 0, 1), jnp.moveaxis(s, 0, 1), jnp.moveaxis(t, 0, 1), dmin, dsum)
+    s, t, u, dmin, dsum = out
+    back = lambda v: jnp.moveaxis(v, 0, 1)
+    return back(s), back(t), back(u), dmin, dsum
 
   return jax.jit(update)
 
@@ -364,10 +372,17 @@ def nerd_readouts_chunked(x, sample_fn: SampleFn, key, beta, num_samples: int, *
                           x_batch_size: Optional[int] = None, jit_sampler: bool = True):
   """NERD read-outs (D̂, R̂) with a large number M of generator samples, in chunks over M.
 
-  Streaming log-sum-exp: for each data point and each slope it keeps the running max ``m_i``,
-  ``s_i = Σ_j e^{a_ij − m_i}`` and ``t_i = Σ_j e^{a_ij − m_i} d_ij``, so ``LSE_i = m_i + log s_i``
-  and ``D̂_i = t_i / s_i``; memory is O(x_batch_size · chunk_size · K) besides ``x`` itself, never
-  (n, M). All n data points are evaluated against the **same** M atoms (one generator pass per chunk).
+  Streaming log-sum-exp: for each data point and each slope it keeps, with the running max
+  ``m_i = max_j a_ij = β̃ min_j d_ij``, ``s_i = Σ_j e^{a_ij − m_i}``, ``t_i = Σ_j e^{a_ij − m_i} d_ij`` and
+  ``u_i = Σ_j e^{a_ij − m_i} (a_ij − m_i)``, so ``LSE_i = m_i + log s_i``, ``D̂_i = t_i / s_i`` and the
+  entropy of the weights ``w_i = softmax_j(a_ij)`` is ``H_i = log s_i − u_i / s_i``; memory is
+  O(x_batch_size · chunk_size · K) besides ``x`` itself, never (n, M). All n data points are
+  evaluated against the **same** M atoms (one generator pass per chunk).
+
+  The rate is ``R̂ = mean_i KL(w_i ‖ U_M) = log M − mean_i H_i`` (eq. (11)), equal to
+  ``β̃ D̂ − mean_i[LSE_i − log M]`` but without the cancellation of the two large terms at a steep
+  slope: both ``log s_i`` and ``−u_i / s_i`` are sums of non-negative terms, so R̂ never exceeds
+  the ``log M`` ceiling by round-off (and is clipped at 0 from below).
 
   Args:
     x: data, shape (n, ...). Every point is used (the read-outs average over all n).
@@ -411,7 +426,7 @@ def nerd_readouts_chunked(x, sample_fn: SampleFn, key, beta, num_samples: int, *
   dtype = jnp.result_type(x.dtype, jnp.float32)
   betas = jnp.asarray(betas_np, dtype)
   k = betas.shape[0]
-  stats = (jnp.full((k, nb, xb), -jnp.inf, dtype), jnp.zeros((k, nb, xb), dtype),
+  stats = (jnp.zeros((k, nb, xb), dtype), jnp.zeros((k, nb, xb), dtype),
            jnp.zeros((k, nb, xb), dtype), jnp.full((nb, xb), jnp.inf, dtype),
            jnp.zeros((nb, xb), dtype))
   update = _make_chunk_update(distortion_fn, nb)
@@ -423,16 +438,16 @@ def nerd_readouts_chunked(x, sample_fn: SampleFn, key, beta, num_samples: int, *
       raise ValueError(f"sample_fn returned {y.shape[0]} samples, expected {chunk_size}")
     valid_y = jnp.arange(chunk_size) < (num_samples - c * chunk_size)
     stats = update(stats, xs, valid_x, y.astype(dtype), valid_y, betas)
-  m, s, t, dmin, dsum = (np.asarray(v, np.float64) for v in stats)
+  s, t, u, dmin, dsum = (np.asarray(v, np.float64) for v in stats)
   vx = np.asarray(valid_x)
-  lse = (m + np.log(s))[:, vx]  # (K, n)
+  lse = (betas_np[:, None, None] * dmin[None] + np.log(s))[:, vx]  # (K, n); m_i = β̃ min_j d_ij
   d_i = (t / s)[:, vx]
+  entropy_i = (np.log(s) - u / s)[:, vx]  # H(w_i) >= 0, both terms >= 0
   log_m = math.log(num_samples)
   d_hat_k = d_i.mean(axis=1)
   neg_log_mgf = -(lse - log_m).mean(axis=1)
-  rate_nats = betas_np * d_hat_k + neg_log_mgf
-  # Per-point KL(w_i || U_M) >= 0 up to round-off.
-  rate_nats = np.maximum(rate_nats, 0.0)
+  # R̂ = mean_i KL(w_i || U_M) = log M − mean_i H(w_i) <= log M; >= 0 up to round-off (H <= log M).
+  rate_nats = np.maximum(log_m - entropy_i.mean(axis=1), 0.0)
   rate_bits = rate_nats / LN2
   out = {
       "beta": betas_np,
