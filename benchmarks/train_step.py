@@ -172,7 +172,8 @@ def measure_profile(case: str, steps: int, warmup: int, smoke: bool = False) -> 
   """Device time per step by kind of op: `steps` steps under `jax.profiler.trace`, each XLA op of
   the trace classified from the compiled step's HLO (`_op_kinds`). Milliseconds per step, summed
   over the threads that run ops (so the total can exceed the wall time); the trace's own overhead
-  per op makes the traced wall time longer than the bare step's."""
+  per op makes the traced wall time longer than the bare step's. An op's share bounds from above
+  what removing it would save: an op that waits for the thread pool may count the wait."""
   import collections
   import glob
   import gzip
